@@ -1,0 +1,190 @@
+//! Who may do what: the one permission table (SPEC §6 "a permission matrix").
+//!
+//! Every handler names the [`Action`] it needs; the server's extractor asks
+//! [`scope_for`] and nothing else grants access.
+
+use crate::role::Role;
+use serde::Serialize;
+
+/// Something a person can ask Mamori to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// My page, my password, my sessions (K11.1.5: change one's own password).
+    UseOwnAccount,
+    /// See the org tree and role holders.
+    ViewOrg,
+    /// Create and change org units.
+    EditOrg,
+    /// See people and their accounts.
+    ViewPeople,
+    /// Enter personnel events (採用/異動/派遣/退職, K17.3).
+    RecordPersonnelEvent,
+    /// Import the HR system's personnel CSV (K17.3).
+    ImportPersonnel,
+    /// Assign and end roles (Y4, K8, K18, K30.2).
+    AssignRoles,
+    /// Lock, unlock, force a password change, reset, end sessions (K11.1.5, K17.3).
+    ManageAccounts,
+    /// Force a password change for every account after a suspected compromise (K11.1.5).
+    ForceChangeAll,
+    /// Create shared accounts with a justification (K17.2).
+    ManageSharedAccounts,
+    /// Set the ward's settings, such as the password expiry period (K17.4).
+    ManageSettings,
+    /// Read the records of what Mamori did (K16.2).
+    ViewRecords,
+    /// See registered information systems.
+    ViewSystems,
+}
+
+impl Action {
+    pub const ALL: [Action; 13] = [
+        Action::UseOwnAccount,
+        Action::ViewOrg,
+        Action::EditOrg,
+        Action::ViewPeople,
+        Action::RecordPersonnelEvent,
+        Action::ImportPersonnel,
+        Action::AssignRoles,
+        Action::ManageAccounts,
+        Action::ForceChangeAll,
+        Action::ManageSharedAccounts,
+        Action::ManageSettings,
+        Action::ViewRecords,
+        Action::ViewSystems,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Action::UseOwnAccount => "use_own_account",
+            Action::ViewOrg => "view_org",
+            Action::EditOrg => "edit_org",
+            Action::ViewPeople => "view_people",
+            Action::RecordPersonnelEvent => "record_personnel_event",
+            Action::ImportPersonnel => "import_personnel",
+            Action::AssignRoles => "assign_roles",
+            Action::ManageAccounts => "manage_accounts",
+            Action::ForceChangeAll => "force_change_all",
+            Action::ManageSharedAccounts => "manage_shared_accounts",
+            Action::ManageSettings => "manage_settings",
+            Action::ViewRecords => "view_records",
+            Action::ViewSystems => "view_systems",
+        }
+    }
+}
+
+/// How far a permission reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The org unit the role is held for, and the units below it.
+    Unit,
+    /// The whole ward.
+    Ward,
+}
+
+use Action as A;
+use Role as R;
+use Scope::{Unit, Ward};
+
+/// The table. A (role, action) pair that is not here is denied.
+pub const TABLE: &[(Role, Action, Scope)] = &[
+    // Everyone with an account looks after their own credentials.
+    (R::Staff, A::UseOwnAccount, Unit),
+    (R::ExternalAuditor, A::UseOwnAccount, Ward),
+    (R::Staff, A::ViewOrg, Ward),
+    (R::ExternalAuditor, A::ViewOrg, Ward),
+    (R::Staff, A::ViewSystems, Ward),
+    (R::ExternalAuditor, A::ViewSystems, Ward),
+    // The 情報化推進リーダー assists the manager inside the 課 (K8.1.5).
+    (R::PromotionLeader, A::ViewPeople, Unit),
+    // The security manager keeps the registration of their unit's staff (K17.3)
+    // and names operators and viewers (K8.1.3.f, K30.2).
+    (R::SecurityManager, A::ViewPeople, Unit),
+    (R::SecurityManager, A::RecordPersonnelEvent, Unit),
+    (R::SecurityManager, A::AssignRoles, Unit),
+    (R::SecurityManager, A::ManageAccounts, Unit),
+    (R::SecurityManager, A::ManageSharedAccounts, Unit),
+    // The セキュリティ総括管理者 is the security manager of ward-wide systems,
+    // Mamori included (Y4.3, K8.1.4).
+    (R::SecurityChiefManager, A::ViewOrg, Ward),
+    (R::SecurityChiefManager, A::EditOrg, Ward),
+    (R::SecurityChiefManager, A::ViewPeople, Ward),
+    (R::SecurityChiefManager, A::RecordPersonnelEvent, Ward),
+    (R::SecurityChiefManager, A::ImportPersonnel, Ward),
+    (R::SecurityChiefManager, A::AssignRoles, Ward),
+    (R::SecurityChiefManager, A::ManageAccounts, Ward),
+    (R::SecurityChiefManager, A::ForceChangeAll, Ward),
+    (R::SecurityChiefManager, A::ManageSharedAccounts, Ward),
+    (R::SecurityChiefManager, A::ManageSettings, Ward),
+    (R::SecurityChiefManager, A::ViewRecords, Ward),
+    // The セキュリティ統括者 oversees everything and may order a ward-wide
+    // password change after a suspected compromise (K8.1.2, K11.1.5).
+    (R::SecurityDirector, A::ViewPeople, Ward),
+    (R::SecurityDirector, A::ForceChangeAll, Ward),
+    (R::SecurityDirector, A::ViewRecords, Ward),
+    (R::Cio, A::ViewPeople, Ward),
+    (R::Cio, A::ViewRecords, Ward),
+    // Auditors read; they never change anything (K32.2).
+    (R::ExternalAuditor, A::ViewPeople, Ward),
+    (R::ExternalAuditor, A::ViewRecords, Ward),
+];
+
+/// The widest scope in which `role` may perform `action`, if at all.
+pub fn scope_for(role: Role, action: Action) -> Option<Scope> {
+    TABLE
+        .iter()
+        .filter(|(r, a, _)| *r == role && *a == action)
+        .map(|(_, _, s)| *s)
+        .max()
+}
+
+/// Which roles an assigner holding `assigner` may hand out (K8.1.3.f names
+/// operators, K30.2 designated viewers; the ward-wide roles come from the
+/// セキュリティ総括管理者 as Mamori's own security manager).
+pub fn may_assign(assigner: Role, role: Role) -> bool {
+    match assigner {
+        Role::SecurityChiefManager => true,
+        Role::SecurityManager => matches!(
+            role,
+            Role::PromotionLeader | Role::Operator | Role::DesignatedViewer | Role::Staff
+        ),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auditors_never_change_anything() {
+        for a in Action::ALL {
+            let writes = !matches!(
+                a,
+                A::ViewOrg | A::ViewPeople | A::ViewRecords | A::ViewSystems | A::UseOwnAccount
+            );
+            if writes {
+                assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn staff_cannot_administer() {
+        assert_eq!(scope_for(R::Staff, A::ManageAccounts), None);
+        assert_eq!(scope_for(R::Staff, A::ViewPeople), None);
+        assert_eq!(scope_for(R::SecurityManager, A::ManageAccounts), Some(Unit));
+        assert_eq!(scope_for(R::SecurityChiefManager, A::ManageAccounts), Some(Ward));
+    }
+
+    #[test]
+    fn managers_assign_only_unit_roles() {
+        assert!(may_assign(R::SecurityManager, R::Operator));
+        assert!(!may_assign(R::SecurityManager, R::SecurityManager));
+        assert!(!may_assign(R::SecurityManager, R::Cio));
+        assert!(may_assign(R::SecurityChiefManager, R::Cio));
+        assert!(!may_assign(R::Staff, R::Operator));
+    }
+}

@@ -1,0 +1,162 @@
+//! Settings: defaults, then a TOML file, then `MAMORI_*` environment
+//! variables, then command-line flags (applied by the binary).
+
+use mamori_policy::password::PasswordPolicy;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Folder for the embedded database, keys and secrets.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means `<data_dir>/mamori.db`.
+    pub database_url: String,
+    pub listen: String,
+    /// Load the demo ward on start when the database is empty.
+    pub demo: bool,
+    /// Mark cookies `Secure` (and use the `__Host-` prefix). Turn off only
+    /// for plain-HTTP development on a non-localhost address.
+    pub cookie_secure: bool,
+    pub session: SessionConfig,
+    pub password: PasswordPolicy,
+    pub lockout: LockoutConfig,
+    /// Concurrent Argon2 computations; the rest wait in a queue (SPEC §6
+    /// "bounded under 100 concurrent logins"). 0 = number of cores.
+    pub hash_workers: usize,
+    /// Use cheap Argon2 parameters. Only for the test suite: never in a
+    /// real deployment, and `serve` refuses it.
+    #[serde(skip)]
+    pub insecure_fast_hashing: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionConfig {
+    /// Idle timeout in seconds (K12.1.5: no terminal left open unattended).
+    pub idle_secs: i64,
+    /// Absolute lifetime in seconds.
+    pub absolute_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockoutConfig {
+    /// Failures before an account is locked.
+    pub account_threshold: i64,
+    /// Failures from one source address before it is throttled.
+    pub source_threshold: i64,
+    /// First lock duration in seconds; doubles with each further failure.
+    pub base_secs: i64,
+    /// Longest lock in seconds.
+    pub max_secs: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("mamori-data"),
+            database_url: String::new(),
+            listen: "127.0.0.1:8080".into(),
+            demo: false,
+            cookie_secure: true,
+            session: SessionConfig::default(),
+            password: PasswordPolicy::default(),
+            lockout: LockoutConfig::default(),
+            hash_workers: 0,
+            insecure_fast_hashing: false,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { idle_secs: 15 * 60, absolute_secs: 10 * 3600 }
+    }
+}
+
+impl Default for LockoutConfig {
+    fn default() -> Self {
+        LockoutConfig { account_threshold: 5, source_threshold: 20, base_secs: 60, max_secs: 3600 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("environment variable {name}: {reason}")]
+    Env { name: String, reason: String },
+}
+
+impl Config {
+    /// Reads the TOML file (if given) and then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &str, v: String) -> Result<T, ConfigError> {
+            v.parse().map_err(|_| ConfigError::Env { name: name.into(), reason: format!("cannot parse {v:?}") })
+        }
+        if let Some(v) = get("MAMORI_DATA") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("MAMORI_DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("MAMORI_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = get("MAMORI_DEMO") {
+            self.demo = parse("MAMORI_DEMO", v)?;
+        }
+        if let Some(v) = get("MAMORI_COOKIE_SECURE") {
+            self.cookie_secure = parse("MAMORI_COOKIE_SECURE", v)?;
+        }
+        if let Some(v) = get("MAMORI_SESSION_IDLE_SECS") {
+            self.session.idle_secs = parse("MAMORI_SESSION_IDLE_SECS", v)?;
+        }
+        if let Some(v) = get("MAMORI_HASH_WORKERS") {
+            self.hash_workers = parse("MAMORI_HASH_WORKERS", v)?;
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to the SQLite file in the data folder.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("mamori.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_names_bad_values() {
+        let mut c: Config = toml::from_str("listen = \"0.0.0.0:9000\"\n[session]\nidle_secs = 60").unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.session.idle_secs, 60);
+        c.apply_env(|k| (k == "MAMORI_LISTEN").then(|| "127.0.0.1:1".to_string())).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:1");
+        let err = c.apply_env(|k| (k == "MAMORI_DEMO").then(|| "yes please".to_string())).unwrap_err();
+        assert!(err.to_string().contains("MAMORI_DEMO"));
+        assert!(toml::from_str::<Config>("no_such_setting = 1").is_err());
+    }
+}

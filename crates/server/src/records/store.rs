@@ -1,0 +1,83 @@
+//! SQL for the records table.
+
+use super::Record;
+use crate::db::Conn;
+use sqlx::Row;
+
+pub async fn insert(conn: &mut Conn, time_us: i64, r: &Record) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "INSERT INTO records (time_us, actor, action, target, result, clause, source_ip, detail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(time_us)
+    .bind(r.actor.record_ref())
+    .bind(r.action)
+    .bind(&r.target)
+    .bind(r.outcome.code())
+    .bind(r.clause)
+    .bind(&r.source_ip)
+    .bind(r.detail.to_string())
+    .fetch_one(conn)
+    .await?;
+    row.try_get(0)
+}
+
+/// A stored record as read back.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct StoredRecord {
+    pub index: i64,
+    pub time_us: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub result: String,
+    pub clause: String,
+    pub source_ip: String,
+    pub detail: serde_json::Value,
+}
+
+/// Filters for reading records back.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    pub action_prefix: Option<String>,
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+pub async fn list(conn: &mut Conn, f: &Filter) -> Result<Vec<StoredRecord>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, time_us, actor, action, target, result, clause, source_ip, detail FROM records
+         WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR target = $2)
+           AND ($3 = '' OR action LIKE $3) AND ($4 = 0 OR id < $4)
+         ORDER BY id DESC LIMIT $5",
+    )
+    .bind(f.actor.clone().unwrap_or_default())
+    .bind(f.target.clone().unwrap_or_default())
+    .bind(f.action_prefix.as_ref().map(|p| format!("{}%", p.replace('%', ""))).unwrap_or_default())
+    .bind(f.before.unwrap_or(0))
+    .bind(f.limit.clamp(1, 500))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let detail: String = r.try_get(8)?;
+            Ok(StoredRecord {
+                index: r.try_get(0)?,
+                time_us: r.try_get(1)?,
+                actor: r.try_get(2)?,
+                action: r.try_get(3)?,
+                target: r.try_get(4)?,
+                result: r.try_get(5)?,
+                clause: r.try_get(6)?,
+                source_ip: r.try_get(7)?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .collect()
+}
+
+pub async fn count(conn: &mut Conn) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT COUNT(*) FROM records").fetch_one(conn).await?.try_get(0)
+}

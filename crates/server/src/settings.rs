@@ -1,0 +1,62 @@
+//! Ward settings kept in the database, each change a record (K17.4: the
+//! security manager sets the password validity period).
+
+use crate::db::Conn;
+use sqlx::Row;
+
+/// A setting the ward can change, with its default and bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct SettingDef {
+    pub key: &'static str,
+    pub default: i64,
+    pub min: i64,
+    pub max: i64,
+    pub clause: &'static str,
+}
+
+/// Every integer setting. 0 for the expiry turns it off (not advised: K17.4).
+pub const DEFS: &[SettingDef] = &[
+    SettingDef { key: "password.max_age_days", default: 180, min: 0, max: 3650, clause: "K17.4" },
+    SettingDef { key: "password.warn_days", default: 14, min: 0, max: 365, clause: "K17.4" },
+    SettingDef { key: "password.history", default: 5, min: 0, max: 24, clause: "K11.1.5" },
+];
+
+pub fn def(key: &str) -> Option<&'static SettingDef> {
+    DEFS.iter().find(|d| d.key == key)
+}
+
+pub async fn get(conn: &mut Conn, key: &str) -> Result<i64, sqlx::Error> {
+    let default = def(key).map(|d| d.default).unwrap_or(0);
+    let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(conn).await?;
+    Ok(match row {
+        Some(r) => r.try_get::<String, _>(0)?.parse().unwrap_or(default),
+        None => default,
+    })
+}
+
+pub async fn password_max_age_days(conn: &mut Conn) -> Result<i64, sqlx::Error> {
+    get(conn, "password.max_age_days").await
+}
+
+pub async fn put(conn: &mut Conn, key: &str, value: i64, by: Option<i64>, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO settings (key, value, set_by, set_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, set_by = excluded.set_by, set_at = excluded.set_at",
+    )
+    .bind(key)
+    .bind(value.to_string())
+    .bind(by)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// All settings with their current values.
+pub async fn all(conn: &mut Conn) -> Result<Vec<(&'static SettingDef, i64)>, sqlx::Error> {
+    let mut out = Vec::new();
+    for d in DEFS {
+        out.push((d, get(conn, d.key).await?));
+    }
+    Ok(out)
+}
