@@ -84,6 +84,9 @@ mod tests {
 
     #[test]
     fn spaces_collapse() {
-        assert_eq!(collapse_spaces(" 江戸川\u{3000}\u{3000}太郎 "), "江戸川 太郎");
+        assert_eq!(
+            collapse_spaces(" 江戸川\u{3000}\u{3000}太郎 "),
+            "江戸川 太郎"
+        );
     }
 }

@@ -49,8 +49,8 @@ pub fn format_date_ja(date: Date) -> String {
 }
 
 /// Turns a Gregorian year into an era year, if the given era covers it.
-fn gregorian_year(era: &Era, era_year: i32) -> i32 {
-    era.start.0 + era_year - 1
+fn gregorian_year(era: &Era, era_year: i32) -> Option<i32> {
+    era.start.0.checked_add(era_year)?.checked_sub(1)
 }
 
 /// Parses a date as people and HR systems write it: `2026-04-01`,
@@ -85,10 +85,10 @@ pub fn parse_date(input: &str) -> Option<Date> {
     });
     if let Some((era, rest)) = era_prefix {
         let (y, m, d) = split_ymd(rest.replace("元年", "1年").as_str())?;
-        if y < 1 {
+        if !(1..=200).contains(&y) {
             return None;
         }
-        let date = make_date(gregorian_year(era, y), m, d)?;
+        let date = make_date(gregorian_year(era, y)?, m, d)?;
         // The date must fall inside the era it names.
         let next_start = ERAS
             .iter()
@@ -172,6 +172,9 @@ mod tests {
         check("R", None);
         check("abc", None);
         check("99/1/1", None);
+        check("R2147483647.1.1", None);
+        check("R+2147483647.1.1", None);
+        check("2147483647-1-1", None);
         check("2026-04-01-02", None);
     }
 

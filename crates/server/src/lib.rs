@@ -1,1 +1,20 @@
+//! Mamori's application: the web UI, the JSON API, and the services and
+//! stores behind them. See ARCHITECTURE.md for the map.
 
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod identity;
+pub mod ids;
+pub mod openapi;
+pub mod org;
+pub mod people;
+pub mod records;
+pub mod settings;
+pub mod web;
+
+pub use app::AppState;
+pub use config::Config;

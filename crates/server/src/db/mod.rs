@@ -58,12 +58,14 @@ impl Db {
                         Box::pin(async move {
                             // WAL lets readers run beside the one writer; FULL
                             // makes every commit durable before it is acknowledged.
-                            sqlx::raw_sql(
-                                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                                 PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;",
-                            )
-                            .execute(conn)
-                            .await?;
+                            for pragma in [
+                                "PRAGMA journal_mode=WAL",
+                                "PRAGMA synchronous=FULL",
+                                "PRAGMA foreign_keys=ON",
+                                "PRAGMA busy_timeout=10000",
+                            ] {
+                                sqlx::Executor::execute(&mut *conn, pragma).await?;
+                            }
                             Ok(())
                         })
                     })

@@ -72,11 +72,13 @@ fn flatten(prefix: &str, table: &toml::Table, out: &mut HashMap<String, String>)
 
 const JA_SOURCES: &[&str] = &[
     include_str!("../../i18n/ja.toml"),
+    include_str!("../../i18n/ja-pages.toml"),
     mamori_policy::password::MESSAGES_JA,
     mamori_personnel_csv::MESSAGES_JA,
 ];
 const EN_SOURCES: &[&str] = &[
     include_str!("../../i18n/en.toml"),
+    include_str!("../../i18n/en-pages.toml"),
     mamori_policy::password::MESSAGES_EN,
     mamori_personnel_csv::MESSAGES_EN,
 ];

@@ -1,0 +1,226 @@
+//! Application state, router assembly and background tasks.
+
+use crate::auth::hasher::Hasher;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::{Db, DbError};
+use crate::web;
+use axum::handler::Handler;
+use axum::routing::{delete, get, post, put, MethodRouter};
+use axum::Router;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    db: Db,
+    config: Config,
+    clock: Clock,
+    hasher: Hasher,
+    fingerprint_key: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data folder {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Reads the password-fingerprint key (SPEC §3.3), creating it with mode
+/// 0600 on first start. It lives outside the database so a stolen database
+/// alone does not give it away; several servers sharing one PostgreSQL
+/// must share this file.
+fn fingerprint_key(data_dir: &Path) -> Result<Vec<u8>, std::io::Error> {
+    let dir = data_dir.join("secrets");
+    let path = dir.join("password-fingerprint.key");
+    match std::fs::read(&path) {
+        Ok(k) if k.len() >= 32 => return Ok(k),
+        Ok(_) => return Err(std::io::Error::other(format!("{} is shorter than 32 bytes", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(&dir)?;
+    let key: [u8; 32] = rand::random();
+    write_private(&path, &key)?;
+    Ok(key.to_vec())
+}
+
+/// Writes a file readable only by its owner.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+impl AppState {
+    /// Opens the data folder and the database, applying migrations.
+    pub async fn open(config: Config) -> Result<AppState, StartError> {
+        let dd = |source| StartError::DataDir { path: config.data_dir.display().to_string(), source };
+        std::fs::create_dir_all(&config.data_dir).map_err(dd)?;
+        let key = fingerprint_key(&config.data_dir).map_err(dd)?;
+        let db = Db::connect(&config.database_url()).await?;
+        Ok(Self::from_parts(db, config, key))
+    }
+
+    pub fn from_parts(db: Db, config: Config, fingerprint_key: Vec<u8>) -> AppState {
+        let hasher = Hasher::new(config.hash_workers, config.insecure_fast_hashing);
+        AppState(Arc::new(Inner { db, config, clock: Clock::default(), hasher, fingerprint_key }))
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.0.db
+    }
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+    pub fn clock(&self) -> &Clock {
+        &self.0.clock
+    }
+    pub fn hasher(&self) -> &Hasher {
+        &self.0.hasher
+    }
+    pub fn fingerprint_key(&self) -> &[u8] {
+        &self.0.fingerprint_key
+    }
+}
+
+/// One route as registered: the permission-matrix test walks this list,
+/// so a route cannot be added without appearing there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+/// A router that remembers what it was given.
+pub struct Routes {
+    router: Router<AppState>,
+    table: Vec<RouteInfo>,
+}
+
+impl Routes {
+    fn new() -> Routes {
+        Routes { router: Router::new(), table: Vec::new() }
+    }
+
+    fn add(mut self, method: &'static str, path: &'static str, mr: MethodRouter<AppState>) -> Routes {
+        self.router = self.router.route(path, mr);
+        self.table.push(RouteInfo { method, path });
+        self
+    }
+
+    pub fn get<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Routes {
+        self.add("GET", path, get(h))
+    }
+    pub fn post<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Routes {
+        self.add("POST", path, post(h))
+    }
+    pub fn put<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Routes {
+        self.add("PUT", path, put(h))
+    }
+    pub fn delete<H: Handler<T, AppState>, T: 'static>(self, path: &'static str, h: H) -> Routes {
+        self.add("DELETE", path, delete(h))
+    }
+}
+
+fn all_routes() -> Routes {
+    let r = Routes::new().get("/healthz", healthz).get("/api/v1/openapi.json", crate::openapi::serve);
+    let r = web::pages::routes(r);
+    let r = crate::identity::api::routes(r);
+    let r = crate::identity::pages::routes(r);
+    let r = crate::org::api::routes(r);
+    let r = crate::org::pages::routes(r);
+    let r = crate::people::api::routes(r);
+    let r = crate::people::pages::routes(r);
+    crate::records::routes::routes(r)
+}
+
+/// Every route the application serves.
+pub fn route_table() -> Vec<RouteInfo> {
+    all_routes().table
+}
+
+/// The whole application as a router.
+pub fn router(state: AppState) -> Router {
+    let routes = all_routes();
+    web::layers(routes.router).with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Applies due personnel events now and then every minute (K17.3: promptly).
+pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match crate::people::service::apply_due(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(applied = n, "personnel events applied"),
+                Err(e) => tracing::error!(error = %e, "applying personnel events failed"),
+            }
+        }
+    })
+}
+
+/// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+pub async fn serve(state: AppState, on_ready: impl FnOnce(SocketAddr)) -> Result<(), StartError> {
+    if state.config().insecure_fast_hashing {
+        return Err(StartError::Other("insecure_fast_hashing is for tests only".into()));
+    }
+    let listener = tokio::net::TcpListener::bind(&state.config().listen)
+        .await
+        .map_err(|e| StartError::Other(format!("cannot listen on {}: {e}", state.config().listen)))?;
+    let addr = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+    let background = spawn_background(state.clone());
+    let app = router(state.clone());
+    on_ready(addr);
+    tracing::info!(%addr, "mamori is listening");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    background.abort();
+    state.db().close().await;
+    tracing::info!("mamori stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
