@@ -49,12 +49,21 @@ impl Checkpoint {
     /// The note text (ends with a newline).
     pub fn to_text(&self) -> Result<String, CheckpointError> {
         if !valid_line(&self.origin) {
-            return Err(CheckpointError::Malformed("origin must be a non-empty line"));
+            return Err(CheckpointError::Malformed(
+                "origin must be a non-empty line",
+            ));
         }
         if !self.extensions.iter().all(|e| valid_line(e)) {
-            return Err(CheckpointError::Malformed("extension lines must be non-empty lines"));
+            return Err(CheckpointError::Malformed(
+                "extension lines must be non-empty lines",
+            ));
         }
-        let mut s = format!("{}\n{}\n{}\n", self.origin, self.size, self.root.to_base64());
+        let mut s = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            self.root.to_base64()
+        );
         for e in &self.extensions {
             s.push_str(e);
             s.push('\n');
@@ -65,7 +74,9 @@ impl Checkpoint {
     /// Parses a checkpoint note text. Never panics.
     pub fn parse(text: &str) -> Result<Checkpoint, CheckpointError> {
         use CheckpointError::Malformed as M;
-        let body = text.strip_suffix('\n').ok_or(M("must end with a newline"))?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or(M("must end with a newline"))?;
         let mut lines = body.split('\n');
         let origin = lines.next().unwrap_or("");
         if !valid_line(origin) {
@@ -73,7 +84,11 @@ impl Checkpoint {
         }
         let size = lines.next().ok_or(M("missing tree size"))?;
         let sb = size.as_bytes();
-        if sb.is_empty() || sb.len() > 20 || !sb.iter().all(u8::is_ascii_digit) || (sb.len() > 1 && sb[0] == b'0') {
+        if sb.is_empty()
+            || sb.len() > 20
+            || !sb.iter().all(u8::is_ascii_digit)
+            || (sb.len() > 1 && sb[0] == b'0')
+        {
             return Err(M("tree size must be a decimal without leading zeros"));
         }
         let size: u64 = size.parse().map_err(|_| M("tree size out of range"))?;
@@ -100,7 +115,10 @@ impl Checkpoint {
 /// Opens a signed checkpoint note: verifies it against `known` keys, then
 /// parses its text. Callers should also compare `origin` with the log they
 /// expect.
-pub fn open_checkpoint(msg: &[u8], known: &[Verifier]) -> Result<(Checkpoint, Note), CheckpointError> {
+pub fn open_checkpoint(
+    msg: &[u8],
+    known: &[Verifier],
+) -> Result<(Checkpoint, Note), CheckpointError> {
     let note = note::open(msg, known)?;
     let cp = Checkpoint::parse(&note.text)?;
     Ok((cp, note))
@@ -112,7 +130,8 @@ mod tests {
 
     #[test]
     fn parse_spec_example() {
-        let text = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+        let text =
+            "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
         let cp = Checkpoint::parse(text).expect("spec example parses");
         assert_eq!(cp.origin, "example.com/behind-the-sofa");
         assert_eq!(cp.size, 20_852_163);

@@ -70,7 +70,11 @@ impl Commit {
         if s.len() != SLOT || s[0..8] != MAGIC || Sha256::digest(&s[..32])[..] != s[32..] {
             return None;
         }
-        let u = |r: std::ops::Range<usize>| s.get(r).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+        let u = |r: std::ops::Range<usize>| {
+            s.get(r)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+        };
         Some(Commit {
             generation: u(8..16)?,
             size: u(16..24)?,
@@ -183,7 +187,11 @@ impl FileStore {
         let want = [
             (&self.entries, self.state.entries_len, ENTRIES),
             (&self.offsets, self.state.size * 8, OFFSETS),
-            (&self.hashes, stored_hash_count(self.state.size) * HASH_SIZE as u64, HASHES),
+            (
+                &self.hashes,
+                stored_hash_count(self.state.size) * HASH_SIZE as u64,
+                HASHES,
+            ),
         ];
         let mut damage = Vec::new();
         for (file, len, name) in want {
@@ -245,7 +253,7 @@ impl FileStore {
             size: s.size + entries.len() as u64,
             entries_len: end,
         };
-        let slot = (next.generation % 2) as u64 * SLOT as u64;
+        let slot = (next.generation % 2) * SLOT as u64;
         self.commit.write_all_at(&next.encode(), slot)?;
         self.commit.sync_data()?;
         Ok(next)
@@ -254,7 +262,11 @@ impl FileStore {
     /// Reads `count` end offsets of records `start..`, plus the start
     /// offset of `start`.
     fn read_offsets(&self, start: u64, count: u64) -> Result<Vec<u64>, StoreError> {
-        let (from, n) = if start == 0 { (0, count) } else { (start - 1, count + 1) };
+        let (from, n) = if start == 0 {
+            (0, count)
+        } else {
+            (start - 1, count + 1)
+        };
         let mut buf = vec![0u8; n as usize * 8];
         let got = read_at_most(&self.offsets, &mut buf, from * 8)?;
         if got < buf.len() {
@@ -329,7 +341,11 @@ impl Store for FileStore {
         }
         let first = self.state.size;
         check_append(first, entries.len(), hashes.len())?;
-        if let Some((position, e)) = entries.iter().enumerate().find(|(_, e)| e.len() > MAX_ENTRY_SIZE) {
+        if let Some((position, e)) = entries
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.len() > MAX_ENTRY_SIZE)
+        {
             return Err(StoreError::EntryTooLarge {
                 position,
                 len: e.len(),
@@ -379,7 +395,9 @@ impl Store for FileStore {
                     what: "entry bytes missing".into(),
                 });
             }
-            out.push(Some(data[(w[0] - lo) as usize..(w[1] - lo) as usize].to_vec()));
+            out.push(Some(
+                data[(w[0] - lo) as usize..(w[1] - lo) as usize].to_vec(),
+            ));
         }
         Ok(out)
     }

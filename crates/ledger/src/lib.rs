@@ -31,7 +31,9 @@ pub mod tree;
 pub use checkpoint::{open_checkpoint, Checkpoint, CheckpointError};
 pub use file_store::FileStore;
 pub use hash::Hash;
-pub use log::{verify_store, Log, LogError, Problem, SignedCheckpoint, StreamVerifier, VerifyReport};
+pub use log::{
+    verify_store, Log, LogError, Problem, SignedCheckpoint, StreamVerifier, VerifyReport,
+};
 pub use note::{Note, NoteError, Signer, Verifier};
 pub use proof::{verify_consistency, verify_inclusion};
 pub use record::{AccessRecord, AccessResult, RecordError};

@@ -22,7 +22,11 @@ pub enum LogError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error("entry {position} of the batch is {len} bytes; the maximum is {max}")]
-    EntryTooLarge { position: usize, len: usize, max: usize },
+    EntryTooLarge {
+        position: usize,
+        len: usize,
+        max: usize,
+    },
     #[error("size {size} is beyond the log size {log_size}")]
     BeyondSize { size: u64, log_size: u64 },
     #[error("the last signed checkpoint is for origin {found:?}, not {expected:?}")]
@@ -146,7 +150,11 @@ impl StreamVerifier {
         if stored.len() != self.scratch.len() {
             return Err(Problem::Missing {
                 index,
-                detail: format!("{} stored hashes, expected {}", stored.len(), self.scratch.len()),
+                detail: format!(
+                    "{} stored hashes, expected {}",
+                    stored.len(),
+                    self.scratch.len()
+                ),
             });
         }
         for (level, (want, got)) in self.scratch.iter().zip(stored).enumerate() {
@@ -244,7 +252,9 @@ fn verify_chunk<S: Store + ?Sized>(
     count: u64,
     check_trusted: &dyn Fn(&StreamVerifier) -> Option<Problem>,
 ) -> Result<Option<Problem>, String> {
-    let entries = store.read_entries(start, count).map_err(|e| e.to_string())?;
+    let entries = store
+        .read_entries(start, count)
+        .map_err(|e| e.to_string())?;
     let (lo, hi) = (stored_hash_count(start), stored_hash_count(start + count));
     let indexes: Vec<u64> = (lo..hi).collect();
     let hashes = match store.read_hashes(&indexes) {
@@ -337,7 +347,11 @@ impl<S: Store> Log<S> {
     /// Appends a batch durably; returns the indexes given to the entries.
     pub fn append<E: AsRef<[u8]>>(&mut self, entries: &[E]) -> Result<Range<u64>, LogError> {
         let refs: Vec<&[u8]> = entries.iter().map(AsRef::as_ref).collect();
-        if let Some((position, e)) = refs.iter().enumerate().find(|(_, e)| e.len() > MAX_ENTRY_SIZE) {
+        if let Some((position, e)) = refs
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.len() > MAX_ENTRY_SIZE)
+        {
             return Err(LogError::EntryTooLarge {
                 position,
                 len: e.len(),

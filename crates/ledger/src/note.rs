@@ -351,8 +351,12 @@ pub fn open(msg: &[u8], known: &[Verifier]) -> Result<Note, NoteError> {
         return Err(M("too many signatures"));
     }
     for line in lines {
-        let rest = line.strip_prefix(SIG_PREFIX).ok_or(M("signature line must start with an em dash and a space"))?;
-        let (name, b64) = rest.split_once(' ').ok_or(M("signature line needs a name and a signature"))?;
+        let rest = line
+            .strip_prefix(SIG_PREFIX)
+            .ok_or(M("signature line must start with an em dash and a space"))?;
+        let (name, b64) = rest
+            .split_once(' ')
+            .ok_or(M("signature line needs a name and a signature"))?;
         if !is_valid_key_name(name) || b64.is_empty() {
             return Err(M("bad signature line"));
         }
@@ -382,7 +386,11 @@ pub fn open(msg: &[u8], known: &[Verifier]) -> Result<Note, NoteError> {
                 key_id,
             });
         }
-        if note.verified.iter().any(|s| s.name == name && s.key_id == key_id) {
+        if note
+            .verified
+            .iter()
+            .any(|s| s.name == name && s.key_id == key_id)
+        {
             continue;
         }
         if !v.verify(text.as_bytes(), &raw[4..]) {

@@ -10,7 +10,13 @@ use crate::hash::Hash;
 
 /// Checks that `leaf_hash` is record `index` of the tree of `size` records
 /// whose root is `root` (RFC 9162 §2.1.3.2).
-pub fn verify_inclusion(leaf_hash: &Hash, index: u64, size: u64, proof: &[Hash], root: &Hash) -> bool {
+pub fn verify_inclusion(
+    leaf_hash: &Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+    root: &Hash,
+) -> bool {
     // Step 1.
     if index >= size {
         return false;
@@ -52,7 +58,13 @@ pub fn verify_inclusion(leaf_hash: &Hash, index: u64, size: u64, proof: &[Hash],
 /// an empty proof and equal roots; `old == 0` needs an empty proof and
 /// `old_root` equal to the empty-tree hash (every tree extends the empty
 /// one, but a checkpoint claiming size 0 with another root is wrong).
-pub fn verify_consistency(old: u64, new: u64, old_root: &Hash, new_root: &Hash, proof: &[Hash]) -> bool {
+pub fn verify_consistency(
+    old: u64,
+    new: u64,
+    old_root: &Hash,
+    new_root: &Hash,
+    proof: &[Hash],
+) -> bool {
     if old > new {
         return false;
     }

@@ -1,4 +1,4 @@
-//! The canonical binary encoding of one access record (K16.2.2: 
+//! The canonical binary encoding of one access record (K16.2.2:
 //! tamper-evident records of access), which is the leaf data of the log.
 //!
 //! One record has exactly one encoding, so its leaf hash is a function of
@@ -128,7 +128,11 @@ pub enum RecordError {
     #[error("record ends inside field {0}")]
     Truncated(Field),
     #[error("{field} must be 1..={max} bytes, got {len}")]
-    BadLength { field: Field, len: usize, max: usize },
+    BadLength {
+        field: Field,
+        len: usize,
+        max: usize,
+    },
     #[error("{0} is not valid UTF-8")]
     BadUtf8(Field),
     #[error("{0} contains a control character")]
@@ -352,10 +356,16 @@ mod tests {
         assert_eq!(AccessRecord::decode(&good), Ok(sample()));
         let mut trailing = good.clone();
         trailing.push(0);
-        assert_eq!(AccessRecord::decode(&trailing), Err(RecordError::TrailingBytes(1)));
+        assert_eq!(
+            AccessRecord::decode(&trailing),
+            Err(RecordError::TrailingBytes(1))
+        );
         let mut v2 = good.clone();
         v2[0] = 2;
-        assert_eq!(AccessRecord::decode(&v2), Err(RecordError::UnknownVersion(2)));
+        assert_eq!(
+            AccessRecord::decode(&v2),
+            Err(RecordError::UnknownVersion(2))
+        );
         let mut bad_result = good.clone();
         bad_result[25] = 3;
         assert!(AccessRecord::decode(&bad_result).is_err());
@@ -364,13 +374,28 @@ mod tests {
         }
         let mut bad_utf8 = good.clone();
         bad_utf8[28] = 0xff;
-        assert_eq!(AccessRecord::decode(&bad_utf8), Err(RecordError::BadUtf8(Field::System)));
+        assert_eq!(
+            AccessRecord::decode(&bad_utf8),
+            Err(RecordError::BadUtf8(Field::System))
+        );
         let mut r = sample();
         r.actor = String::new();
-        assert!(matches!(r.encode(), Err(RecordError::BadLength { field: Field::Actor, .. })));
+        assert!(matches!(
+            r.encode(),
+            Err(RecordError::BadLength {
+                field: Field::Actor,
+                ..
+            })
+        ));
         r = sample();
         r.detail = Some("x".repeat(MAX_DETAIL + 1));
-        assert!(matches!(r.encode(), Err(RecordError::BadLength { field: Field::Detail, .. })));
+        assert!(matches!(
+            r.encode(),
+            Err(RecordError::BadLength {
+                field: Field::Detail,
+                ..
+            })
+        ));
         r = sample();
         r.asset = "a\nb".into();
         assert_eq!(r.encode(), Err(RecordError::ControlCharacter(Field::Asset)));

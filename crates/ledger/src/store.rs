@@ -19,7 +19,11 @@ pub enum StoreError {
     #[error("the data of record {index} is missing or damaged: {what}")]
     Damaged { index: u64, what: String },
     #[error("entry {position} of the batch is {len} bytes, more than {max}")]
-    EntryTooLarge { position: usize, len: usize, max: usize },
+    EntryTooLarge {
+        position: usize,
+        len: usize,
+        max: usize,
+    },
     #[error("the store is damaged ({0}); it can be verified but not appended to")]
     NotAppendable(String),
     #[error("an earlier write failed; reopen the store")]
@@ -118,7 +122,8 @@ impl Store for MemoryStore {
     fn append(&mut self, entries: &[&[u8]], hashes: &[Hash]) -> Result<u64, StoreError> {
         let first = self.size();
         check_append(first, entries.len(), hashes.len())?;
-        self.entries.extend(entries.iter().map(|e| Some(e.to_vec())));
+        self.entries
+            .extend(entries.iter().map(|e| Some(e.to_vec())));
         self.hashes.extend_from_slice(hashes);
         Ok(first)
     }

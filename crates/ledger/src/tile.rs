@@ -176,7 +176,9 @@ impl Tile {
         if path.len() > MAX_PATH_LEN {
             return Err(M("too long"));
         }
-        let rest = path.strip_prefix("tile/").ok_or(M("must start with tile/"))?;
+        let rest = path
+            .strip_prefix("tile/")
+            .ok_or(M("must start with tile/"))?;
         let parts: Vec<&str> = rest.split('/').collect();
         let (first, mut rest) = parts.split_first().ok_or(M("missing level"))?;
         let kind = if *first == "entries" {
@@ -217,7 +219,9 @@ impl Tile {
         }
         let mut n: u64 = 0;
         for (i, g) in rest.iter().enumerate() {
-            let digits = g.strip_prefix('x').ok_or(M("index group must start with x"))?;
+            let digits = g
+                .strip_prefix('x')
+                .ok_or(M("index group must start with x"))?;
             let v = parse_group(digits).ok_or(M("index group must be 3 digits"))?;
             if i == 0 && v == 0 {
                 return Err(M("index has a leading zero group"));

@@ -293,7 +293,11 @@ pub fn inclusion_proof_indexes(index: u64, size: u64) -> Result<Vec<u64>, TreeEr
 }
 
 /// Inclusion proof from the hashes named by [`inclusion_proof_indexes`].
-pub fn inclusion_proof_from(index: u64, size: u64, hashes: &[Hash]) -> Result<Vec<Hash>, TreeError> {
+pub fn inclusion_proof_from(
+    index: u64,
+    size: u64,
+    hashes: &[Hash],
+) -> Result<Vec<Hash>, TreeError> {
     hash_ranges(&inclusion_ranges(index, size)?, hashes)
 }
 

@@ -37,17 +37,24 @@ fn round_trip_and_same_answers_as_memory() {
     let mut log = open(&d.0);
     fill(&mut log, 0, 1000, 97);
     let mut mem = Log::open(MemoryStore::new()).expect("mem");
-    mem.append(&(0..1000).map(entry).collect::<Vec<_>>()).expect("append");
+    mem.append(&(0..1000).map(entry).collect::<Vec<_>>())
+        .expect("append");
     assert_eq!(log.root(), mem.root());
     drop(log);
     let log = open(&d.0);
     assert_eq!(log.size(), 1000);
     assert_eq!(log.root(), mem.root());
     for (i, n) in [(0, 1), (5, 1000), (999, 1000), (511, 512), (300, 777)] {
-        assert_eq!(log.inclusion_proof(i, n).expect("p"), mem.inclusion_proof(i, n).expect("p"));
+        assert_eq!(
+            log.inclusion_proof(i, n).expect("p"),
+            mem.inclusion_proof(i, n).expect("p")
+        );
     }
     for (m, n) in [(1, 1000), (512, 1000), (999, 1000), (7, 13)] {
-        assert_eq!(log.consistency_proof(m, n).expect("p"), mem.consistency_proof(m, n).expect("p"));
+        assert_eq!(
+            log.consistency_proof(m, n).expect("p"),
+            mem.consistency_proof(m, n).expect("p")
+        );
         assert_eq!(log.root_at(m).expect("r"), mem.root_at(m).expect("r"));
     }
     let got = log.read_entries(990, 10).expect("read");
@@ -60,7 +67,10 @@ fn round_trip_and_same_answers_as_memory() {
 
 fn append_garbage(path: &Path, n: usize) {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().append(true).open(path).expect("open");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open");
     let g: Vec<u8> = (0..n).map(|i| (i * 31 + 7) as u8).collect();
     f.write_all(&g).expect("write");
 }
@@ -152,7 +162,11 @@ fn kill_9_loses_no_acknowledged_record() {
         let _ = child.wait();
         assert!(seen > 0, "child made no progress");
         let log = open(&d.0);
-        assert!(log.size() >= acked, "lost acknowledged records: {} < {acked}", log.size());
+        assert!(
+            log.size() >= acked,
+            "lost acknowledged records: {} < {acked}",
+            log.size()
+        );
         assert!(acked >= acked_total);
         acked_total = log.size();
         let report = log.verify_all(None);
@@ -196,9 +210,16 @@ fn every_altered_entry_byte_is_found_at_its_record() {
     let (d, ends) = small_log("entry-bytes", n);
     let path = d.0.join("entries.bin");
     for at in 0..*ends.last().expect("non-empty") as usize {
-        let record = ends.iter().position(|&e| (at as u64) < e).expect("in range") as u64;
+        let record = ends
+            .iter()
+            .position(|&e| (at as u64) < e)
+            .expect("in range") as u64;
         flip_byte(&path, at);
-        assert_eq!(first_bad(&d.0), Some(Problem::LeafMismatch { index: record }), "byte {at}");
+        assert_eq!(
+            first_bad(&d.0),
+            Some(Problem::LeafMismatch { index: record }),
+            "byte {at}"
+        );
         flip_byte(&path, at);
     }
     assert_eq!(first_bad(&d.0), None);
@@ -219,7 +240,10 @@ fn every_altered_hash_byte_is_found_at_its_record() {
         let want = if level == 0 {
             Problem::LeafMismatch { index: record }
         } else {
-            Problem::NodeMismatch { index: record, level }
+            Problem::NodeMismatch {
+                index: record,
+                level,
+            }
         };
         flip_byte(&path, at);
         // Altering the frontier's hashes also changes what `open` rebuilds;
@@ -246,7 +270,10 @@ fn every_altered_offset_byte_is_found_at_its_record() {
 }
 
 fn truncate_by(path: &Path, bytes: u64) {
-    let f = std::fs::OpenOptions::new().write(true).open(path).expect("open");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open");
     let len = f.metadata().expect("meta").len();
     f.set_len(len - bytes).expect("truncate");
 }
@@ -260,7 +287,10 @@ fn a_deleted_tail_is_found() {
     let log = open_store_log(&d.0);
     assert!(log.store().damage().is_some());
     let report = log.verify_all(None);
-    assert!(matches!(report.problem, Some(Problem::Missing { index: 39, .. })), "{report:?}");
+    assert!(
+        matches!(report.problem, Some(Problem::Missing { index: 39, .. })),
+        "{report:?}"
+    );
     // A damaged store refuses appends rather than writing past a hole.
     let mut log = log;
     assert!(matches!(
@@ -294,7 +324,10 @@ fn a_consistently_shortened_or_rewritten_log_fails_against_the_checkpoint() {
     let report = open_store_log(&short.0).verify_all(Some(&cp));
     assert_eq!(
         report.problem,
-        Some(Problem::Truncated { index: 40, checkpoint_size: 50 })
+        Some(Problem::Truncated {
+            index: 40,
+            checkpoint_size: 50
+        })
     );
     // Or with 50 records where record 17 differs, hashes recomputed.
     let r = TempDir::new("cp-rewritten");
@@ -308,7 +341,10 @@ fn a_consistently_shortened_or_rewritten_log_fails_against_the_checkpoint() {
     let old = Checkpoint::new("o", 10, log.root_at(10).expect("root"));
     assert!(forged.verify_all(Some(&old)).is_intact());
     let old = Checkpoint::new("o", 20, log.root_at(20).expect("root"));
-    assert_eq!(forged.verify_all(Some(&old)).problem, Some(Problem::RootMismatch { size: 20 }));
+    assert_eq!(
+        forged.verify_all(Some(&old)).problem,
+        Some(Problem::RootMismatch { size: 20 })
+    );
 }
 
 #[test]
@@ -335,7 +371,10 @@ fn store_rejects_wrong_hash_counts_and_oversized_entries() {
     let d = TempDir::new("contract");
     let mut s = FileStore::open(&d.0).expect("open");
     let e: &[u8] = b"a";
-    assert!(matches!(s.append(&[e], &[]), Err(StoreError::HashCount { .. })));
+    assert!(matches!(
+        s.append(&[e], &[]),
+        Err(StoreError::HashCount { .. })
+    ));
     let big = vec![0u8; 70_000];
     let mut log = Log::open(s).expect("log");
     assert!(log.append(&[big]).is_err());

@@ -34,20 +34,28 @@ fn k16_2_2_checkpoints_never_contradict_earlier_ones() {
 
     log.append(&[b"more".to_vec()]).expect("append");
     // The caller passes the persisted checkpoint; the log checks it.
-    let second = log.sign_checkpoint(ORIGIN, &signer, Some(&cp)).expect("second");
+    let second = log
+        .sign_checkpoint(ORIGIN, &signer, Some(&cp))
+        .expect("second");
     assert_eq!(second.checkpoint.size, 11);
     // Re-signing at the same size is fine.
-    log.sign_checkpoint(ORIGIN, &signer, Some(&second.checkpoint)).expect("same size");
+    log.sign_checkpoint(ORIGIN, &signer, Some(&second.checkpoint))
+        .expect("same size");
 
     // A fresh Log (restart) given a checkpoint larger than the log.
     let mut small = log_of(5);
     assert!(matches!(
         small.sign_checkpoint(ORIGIN, &signer, Some(&cp)),
-        Err(LogError::WouldShrink { size: 5, signed: 10 })
+        Err(LogError::WouldShrink {
+            size: 5,
+            signed: 10
+        })
     ));
     // A checkpoint this log does not extend.
     let mut other = Log::open(MemoryStore::new()).expect("open");
-    other.append(&(0..12u64).map(|i| vec![i as u8]).collect::<Vec<_>>()).expect("append");
+    other
+        .append(&(0..12u64).map(|i| vec![i as u8]).collect::<Vec<_>>())
+        .expect("append");
     assert!(matches!(
         other.sign_checkpoint(ORIGIN, &signer, Some(&cp)),
         Err(LogError::Inconsistent { signed: 10 })
@@ -59,9 +67,13 @@ fn k16_2_2_checkpoints_never_contradict_earlier_ones() {
     ));
     // A claimed empty checkpoint must carry the empty root.
     let bogus_empty = Checkpoint::new(ORIGIN, 0, Hash::leaf(b"x"));
-    assert!(log_of(3).sign_checkpoint(ORIGIN, &signer, Some(&bogus_empty)).is_err());
+    assert!(log_of(3)
+        .sign_checkpoint(ORIGIN, &signer, Some(&bogus_empty))
+        .is_err());
     let empty = Checkpoint::new(ORIGIN, 0, Hash::EMPTY_TREE);
-    assert!(log_of(3).sign_checkpoint(ORIGIN, &signer, Some(&empty)).is_ok());
+    assert!(log_of(3)
+        .sign_checkpoint(ORIGIN, &signer, Some(&empty))
+        .is_ok());
 }
 
 #[test]
@@ -85,31 +97,48 @@ fn tiles_served_from_a_log_match_the_tree() {
     let leaves: Vec<Hash> = entries.iter().map(|e| Hash::leaf(e)).collect();
     let tiles = new_tiles(0, n);
     assert_eq!(tiles.len(), 273 + 1 + 1 + 1 + 1);
-    for t in tiles.iter().filter(|t| t.index() % 50 == 0 || t.is_partial()) {
+    for t in tiles
+        .iter()
+        .filter(|t| t.index() % 50 == 0 || t.is_partial())
+    {
         let data = read_tile_data(t, log.store()).expect("tile");
         // Split form: indexes, fetch, build.
         let idx = tile_hash_indexes(t).expect("indexes");
         let fetched = log.store().read_hashes(&idx).expect("fetch");
         assert_eq!(tile_data_from_hashes(t, &fetched).expect("build"), data);
         let hashes = parse_tile_data(t, &data).expect("parse");
-        let TileKind::Hashes { level } = t.kind() else { unreachable!() };
+        let TileKind::Hashes { level } = t.kind() else {
+            unreachable!()
+        };
         let span = 1usize << (8 * level);
         for (k, h) in hashes.iter().enumerate() {
             let lo = (t.index() as usize * 256 + k) * span;
-            assert_eq!(*h, reference_root(&leaves[lo..lo + span]), "{} hash {k}", t.path());
+            assert_eq!(
+                *h,
+                reference_root(&leaves[lo..lo + span]),
+                "{} hash {k}",
+                t.path()
+            );
         }
     }
     // An entry bundle hashes to its level-0 tile.
     let t0 = Tile::new(TileKind::Hashes { level: 0 }, 273, 112).expect("tile");
     let eb = Tile::new(TileKind::Entries, 273, 112).expect("bundle");
     assert!(eb.is_within(n) && t0.is_within(n));
-    assert!(!Tile::new(TileKind::Entries, 273, 113).expect("tile").is_within(n));
+    assert!(!Tile::new(TileKind::Entries, 273, 113)
+        .expect("tile")
+        .is_within(n));
     let r = eb.record_range();
     let chunk = log.read_entries(r.start, r.end - r.start).expect("read");
     let chunk: Vec<Vec<u8>> = chunk.into_iter().map(|e| e.expect("not pruned")).collect();
     let bundle = entry_bundle(&chunk).expect("bundle");
-    let hashes = parse_tile_data(&t0, &read_tile_data(&t0, log.store()).expect("tile")).expect("parse");
-    for (e, h) in parse_entry_bundle_for(&eb, &bundle).expect("parse").iter().zip(&hashes) {
+    let hashes =
+        parse_tile_data(&t0, &read_tile_data(&t0, log.store()).expect("tile")).expect("parse");
+    for (e, h) in parse_entry_bundle_for(&eb, &bundle)
+        .expect("parse")
+        .iter()
+        .zip(&hashes)
+    {
         assert_eq!(Hash::leaf(e), *h);
     }
 }
@@ -128,7 +157,13 @@ fn pruned_records_keep_the_tree_verifiable() {
     assert_eq!(report.root, root);
     assert_eq!(log.read_entries(17, 1).expect("read")[0], None);
     let p = log.inclusion_proof(17, 100).expect("proof");
-    assert!(mamori_ledger::verify_inclusion(&Hash::leaf(&17u64.to_be_bytes()), 17, 100, &p, &root));
+    assert!(mamori_ledger::verify_inclusion(
+        &Hash::leaf(&17u64.to_be_bytes()),
+        17,
+        100,
+        &p,
+        &root
+    ));
 }
 
 /// A store wrapper that alters what it returns, for tamper tests on the
@@ -158,7 +193,11 @@ impl Store for Tampered {
     fn append(&mut self, e: &[&[u8]], h: &[Hash]) -> Result<u64, mamori_ledger::StoreError> {
         self.inner.append(e, h)
     }
-    fn read_entries(&self, s: u64, c: u64) -> Result<Vec<Option<Vec<u8>>>, mamori_ledger::StoreError> {
+    fn read_entries(
+        &self,
+        s: u64,
+        c: u64,
+    ) -> Result<Vec<Option<Vec<u8>>>, mamori_ledger::StoreError> {
         let mut v = self.inner.read_entries(s, c)?;
         for (k, e) in v.iter_mut().enumerate() {
             if Some(s + k as u64) == self.entry {
@@ -175,7 +214,11 @@ impl Store for Tampered {
 fn first_bad_index_across_verify_chunks() {
     let n = 10_000u64;
     let store = log_of(n).into_store();
-    let mut t = Tampered { inner: store, entry: None, hash: None };
+    let mut t = Tampered {
+        inner: store,
+        entry: None,
+        hash: None,
+    };
     for bad in [0u64, 1, 4095, 4096, 8191, 9999] {
         t.entry = Some(bad);
         let r = mamori_ledger::verify_store(&t, None);
@@ -186,7 +229,13 @@ fn first_bad_index_across_verify_chunks() {
     let s = mamori_ledger::tree::stored_hash_index(3, 5000 >> 3);
     t.hash = Some(s);
     let r = mamori_ledger::verify_store(&t, None);
-    assert_eq!(r.problem, Some(Problem::NodeMismatch { index: 5007, level: 3 }));
+    assert_eq!(
+        r.problem,
+        Some(Problem::NodeMismatch {
+            index: 5007,
+            level: 3
+        })
+    );
 }
 
 #[test]
@@ -204,12 +253,18 @@ fn access_records_are_leaf_data() {
     };
     let bytes = rec.encode().expect("encode");
     let mut log = Log::open(MemoryStore::new()).expect("open");
-    let r = log.append(&[bytes.clone()]).expect("append");
+    let r = log.append(std::slice::from_ref(&bytes)).expect("append");
     let back = log.read_entries(r.start, 1).expect("read");
     let back = back[0].as_deref().expect("present");
     assert_eq!(AccessRecord::decode(back).expect("decode"), rec);
     assert_eq!(log.root(), Hash::leaf(&bytes));
     // Same content, another salt: another leaf.
-    let again = AccessRecord { salt: new_salt(), ..rec.clone() };
-    assert_ne!(Hash::leaf(&again.encode().expect("encode")), Hash::leaf(&bytes));
+    let again = AccessRecord {
+        salt: new_salt(),
+        ..rec.clone()
+    };
+    assert_ne!(
+        Hash::leaf(&again.encode().expect("encode")),
+        Hash::leaf(&bytes)
+    );
 }

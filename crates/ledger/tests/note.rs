@@ -7,7 +7,8 @@ use mamori_ledger::note::{self, key_id, NoteError};
 use mamori_ledger::{Checkpoint, CheckpointError, Hash, Signer, Verifier};
 
 const PETER_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
-const PETER_SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+const PETER_SKEY: &str =
+    "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
 const ENOCH_VKEY: &str = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop";
 const TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
 const PETER_SIG: &str = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
@@ -24,7 +25,10 @@ fn key_id_known_value() {
     let s = Signer::parse(PETER_SKEY).expect("Go's signer key parses");
     assert_eq!(s.verifier(), v);
     assert_eq!(s.to_private_key_string(), PETER_SKEY);
-    assert!(!format!("{s:?}").contains("AYEK"), "Debug must not leak the key");
+    assert!(
+        !format!("{s:?}").contains("AYEK"),
+        "Debug must not leak the key"
+    );
 }
 
 #[test]
@@ -57,7 +61,10 @@ fn mangled_keys_are_rejected() {
         }
     }
     // Wrong key length with an adjusted id; unknown algorithm.
-    assert!(Verifier::parse("PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY==").is_err());
+    assert!(Verifier::parse(
+        "PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY=="
+    )
+    .is_err());
     assert!(matches!(
         Verifier::parse("PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"),
         Err(NoteError::UnknownAlgorithm(_))
@@ -80,7 +87,7 @@ fn open_like_go() {
     let both = format!("{TEXT}\n{PETER_SIG}{ENOCH_SIG}");
 
     // One known, one unknown signer.
-    let n = note::open(both.as_bytes(), &[peter.clone()]).expect("opens");
+    let n = note::open(both.as_bytes(), std::slice::from_ref(&peter)).expect("opens");
     assert_eq!(n.text, TEXT);
     assert_eq!(n.verified.len(), 1);
     assert_eq!(n.verified[0].key_id, 0xc74f20a3);
@@ -92,27 +99,40 @@ fn open_like_go() {
     assert_eq!(n.verified.len(), 2);
 
     // None known.
-    assert_eq!(note::open(both.as_bytes(), &[]), Err(NoteError::NoKnownSignature));
+    assert_eq!(
+        note::open(both.as_bytes(), &[]),
+        Err(NoteError::NoKnownSignature)
+    );
 
     // Duplicated verifier in use.
     let only_enoch = format!("{TEXT}\n{ENOCH_SIG}");
     assert!(matches!(
-        note::open(only_enoch.as_bytes(), &[enoch.clone(), peter.clone(), enoch.clone()]),
+        note::open(
+            only_enoch.as_bytes(),
+            &[enoch.clone(), peter.clone(), enoch.clone()]
+        ),
         Err(NoteError::AmbiguousKey { .. })
     ));
     // Duplicated verifier not in use.
     let only_peter = format!("{TEXT}\n{PETER_SIG}");
-    assert!(note::open(only_peter.as_bytes(), &[enoch.clone(), peter.clone(), enoch.clone()]).is_ok());
+    assert!(note::open(
+        only_peter.as_bytes(),
+        &[enoch.clone(), peter.clone(), enoch.clone()]
+    )
+    .is_ok());
 
     // Too many signatures.
     let many = format!("{TEXT}\n{}", PETER_SIG.repeat(101));
-    assert!(matches!(note::open(many.as_bytes(), &[peter.clone()]), Err(NoteError::Malformed(_))));
+    assert!(matches!(
+        note::open(many.as_bytes(), std::slice::from_ref(&peter)),
+        Err(NoteError::Malformed(_))
+    ));
 
     // Invalid signature from a known key.
     let (a, b) = PETER_SIG.split_at(60);
     let bad = format!("{TEXT}\n{a}ABCD{b}");
     assert!(matches!(
-        note::open(bad.as_bytes(), &[peter.clone()]),
+        note::open(bad.as_bytes(), std::slice::from_ref(&peter)),
         Err(NoteError::InvalidSignature { .. })
     ));
 
@@ -125,11 +145,14 @@ fn open_like_go() {
         format!("{TEXT}\n\u{2014} Bad Name x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="),
         format!("{TEXT}\n{PETER_SIG}Unexpected line.\n"),
     ] {
-        assert!(matches!(note::open(m.as_bytes(), &[peter.clone()]), Err(NoteError::Malformed(_))), "{m:?}");
+        assert!(matches!(note::open(m.as_bytes(), std::slice::from_ref(&peter)), Err(NoteError::Malformed(_))), "{m:?}");
     }
     let mut invalid_utf8 = format!("{TEXT}\n{PETER_SIG}").into_bytes();
     invalid_utf8.insert(0, 0xff);
-    assert!(matches!(note::open(&invalid_utf8, &[peter]), Err(NoteError::Malformed(_))));
+    assert!(matches!(
+        note::open(&invalid_utf8, &[peter]),
+        Err(NoteError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -137,14 +160,17 @@ fn tampered_text_or_signature_is_rejected() {
     let s = Signer::generate("mamori.example/ledger").expect("key");
     let v = s.verifier();
     let msg = note::sign(TEXT, &[&s]).expect("sign");
-    assert!(note::open(msg.as_bytes(), &[v.clone()]).is_ok());
+    assert!(note::open(msg.as_bytes(), std::slice::from_ref(&v)).is_ok());
     // Flip every bit of the text, then every byte of the signature line.
     let bytes = msg.as_bytes();
     for i in 0..bytes.len() {
         for bit in [0x01u8, 0x20] {
             let mut m = bytes.to_vec();
             m[i] ^= bit;
-            assert!(note::open(&m, &[v.clone()]).is_err(), "flip at {i} accepted");
+            assert!(
+                note::open(&m, std::slice::from_ref(&v)).is_err(),
+                "flip at {i} accepted"
+            );
         }
     }
 }

@@ -123,32 +123,44 @@ fn record() -> impl Strategy<Value = AccessRecord> {
         text(256),
         text(128),
         text(512),
-        prop_oneof![Just(AccessResult::Success), Just(AccessResult::Failure), Just(AccessResult::Denied)],
+        prop_oneof![
+            Just(AccessResult::Success),
+            Just(AccessResult::Failure),
+            Just(AccessResult::Denied)
+        ],
         prop::option::of(text(64)),
         prop::option::of(text(300)),
         any::<[u8; 16]>(),
     )
-        .prop_map(|(t, system, actor, action, asset, result, src, detail, salt)| AccessRecord {
-            time_micros: t,
-            system,
-            actor,
-            action,
-            asset,
-            result,
-            source_address: src,
-            detail,
-            salt,
-        })
+        .prop_map(
+            |(t, system, actor, action, asset, result, src, detail, salt)| AccessRecord {
+                time_micros: t,
+                system,
+                actor,
+                action,
+                asset,
+                result,
+                source_address: src,
+                detail,
+                salt,
+            },
+        )
 }
 
 fn tile() -> impl Strategy<Value = Tile> {
     (
-        prop_oneof![(0u8..=7).prop_map(|level| TileKind::Hashes { level }), Just(TileKind::Entries)],
+        prop_oneof![
+            (0u8..=7).prop_map(|level| TileKind::Hashes { level }),
+            Just(TileKind::Entries)
+        ],
         prop_oneof![0u64..2000, any::<u64>()],
         1u32..=256,
     )
         .prop_filter_map("representable", |(k, n, w)| {
-            let shift = match k { TileKind::Hashes { level } => 8 * u32::from(level), TileKind::Entries => 0 };
+            let shift = match k {
+                TileKind::Hashes { level } => 8 * u32::from(level),
+                TileKind::Entries => 0,
+            };
             Tile::new(k, n.checked_shr(shift + 8).unwrap_or(0), w).ok()
         })
 }

@@ -75,7 +75,9 @@ fn inclusion_vectors() -> Vec<(u64, u64, Vec<Hash>)> {
         (
             2,
             3,
-            vec![h("fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125")],
+            vec![h(
+                "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            )],
         ),
         (
             1,
@@ -139,7 +141,11 @@ fn root(size: u64) -> Hash {
 fn roots_of_sizes_1_to_8() {
     let stored = build_stored(&leaves());
     for size in 1..=8u64 {
-        assert_eq!(tree_hash(size, &stored).expect("root"), root(size), "size {size}");
+        assert_eq!(
+            tree_hash(size, &stored).expect("root"),
+            root(size),
+            "size {size}"
+        );
     }
     assert_eq!(tree_hash(0, &stored).expect("empty"), Hash::EMPTY_TREE);
     assert_eq!(
@@ -215,28 +221,89 @@ fn corrupted_inclusion_proofs_are_rejected() {
         let r = root(size);
         let leaf = Hash::leaf(&leaves()[index as usize]);
         let mut probes: Vec<(u64, u64, Hash, Hash, Vec<Hash>, String)> = vec![
-            (index.wrapping_sub(1), size, r, leaf, proof.clone(), "index-1".into()),
+            (
+                index.wrapping_sub(1),
+                size,
+                r,
+                leaf,
+                proof.clone(),
+                "index-1".into(),
+            ),
             (index + 1, size, r, leaf, proof.clone(), "index+1".into()),
             (index ^ 2, size, r, leaf, proof.clone(), "index^2".into()),
             (index, size * 2, r, leaf, proof.clone(), "size*2".into()),
             (index, size / 2, r, leaf, proof.clone(), "size/2".into()),
-            (index, size, r, Hash::leaf(b"WrongLeaf"), proof.clone(), "wrong leaf".into()),
-            (index, size, Hash::EMPTY_TREE, leaf, proof.clone(), "empty root".into()),
+            (
+                index,
+                size,
+                r,
+                Hash::leaf(b"WrongLeaf"),
+                proof.clone(),
+                "wrong leaf".into(),
+            ),
+            (
+                index,
+                size,
+                Hash::EMPTY_TREE,
+                leaf,
+                proof.clone(),
+                "empty root".into(),
+            ),
             (index, size, some, leaf, proof.clone(), "random root".into()),
-            (index, size, r, leaf, with(&proof, |p| p.push(r)), "trailing root".into()),
-            (index, size, r, leaf, with(&proof, |p| p.insert(0, r)), "preceding root".into()),
+            (
+                index,
+                size,
+                r,
+                leaf,
+                with(&proof, |p| p.push(r)),
+                "trailing root".into(),
+            ),
+            (
+                index,
+                size,
+                r,
+                leaf,
+                with(&proof, |p| p.insert(0, r)),
+                "preceding root".into(),
+            ),
         ];
         for i in 0..proof.len() {
-            probes.push((index, size, r, leaf, with(&proof, |p| p[i].0[0] ^= 8), format!("bit in {i}")));
+            probes.push((
+                index,
+                size,
+                r,
+                leaf,
+                with(&proof, |p| p[i].0[0] ^= 8),
+                format!("bit in {i}"),
+            ));
         }
         if !proof.is_empty() {
-            probes.push((index, size, r, leaf, with(&proof, |p| { p.pop(); }), "removed".into()));
+            probes.push((
+                index,
+                size,
+                r,
+                leaf,
+                with(&proof, |p| {
+                    p.pop();
+                }),
+                "removed".into(),
+            ));
         }
         if proof.len() > 1 {
-            probes.push((index, size, r, leaf, with(&proof, |p| p.insert(1, some)), "inserted".into()));
+            probes.push((
+                index,
+                size,
+                r,
+                leaf,
+                with(&proof, |p| p.insert(1, some)),
+                "inserted".into(),
+            ));
         }
         for (i, s, root, leaf, p, what) in probes {
-            assert!(!verify_inclusion(&leaf, i, s, &p, &root), "{what} accepted for {index}/{size}");
+            assert!(
+                !verify_inclusion(&leaf, i, s, &p, &root),
+                "{what} accepted for {index}/{size}"
+            );
         }
     }
 }
@@ -259,18 +326,72 @@ fn corrupted_consistency_proofs_are_rejected() {
             (old, new, r1, wrong, proof.clone(), "wrong root2".into()),
             (old, new, r2, r1, proof.clone(), "swapped roots".into()),
             (old, new, r1, r2, vec![], "empty proof".into()),
-            (old, new, r1, r2, with(&proof, |p| p.push(r1)), "trailing root1".into()),
-            (old, new, r1, r2, with(&proof, |p| p.push(r2)), "trailing root2".into()),
-            (old, new, r1, r2, with(&proof, |p| p.insert(0, r1)), "preceding root1".into()),
-            (old, new, r1, r2, with(&proof, |p| p.insert(0, r2)), "preceding root2".into()),
-            (old, new, r1, r2, with(&proof, |p| p.insert(0, proof[0])), "preceding proof[0]".into()),
-            (old, new, r1, r2, with(&proof, |p| { p.pop(); }), "truncated".into()),
+            (
+                old,
+                new,
+                r1,
+                r2,
+                with(&proof, |p| p.push(r1)),
+                "trailing root1".into(),
+            ),
+            (
+                old,
+                new,
+                r1,
+                r2,
+                with(&proof, |p| p.push(r2)),
+                "trailing root2".into(),
+            ),
+            (
+                old,
+                new,
+                r1,
+                r2,
+                with(&proof, |p| p.insert(0, r1)),
+                "preceding root1".into(),
+            ),
+            (
+                old,
+                new,
+                r1,
+                r2,
+                with(&proof, |p| p.insert(0, r2)),
+                "preceding root2".into(),
+            ),
+            (
+                old,
+                new,
+                r1,
+                r2,
+                with(&proof, |p| p.insert(0, proof[0])),
+                "preceding proof[0]".into(),
+            ),
+            (
+                old,
+                new,
+                r1,
+                r2,
+                with(&proof, |p| {
+                    p.pop();
+                }),
+                "truncated".into(),
+            ),
         ];
         for i in 0..proof.len() {
-            probes.push((old, new, r1, r2, with(&proof, |p| p[i].0[0] ^= 16), format!("bit in {i}")));
+            probes.push((
+                old,
+                new,
+                r1,
+                r2,
+                with(&proof, |p| p[i].0[0] ^= 16),
+                format!("bit in {i}"),
+            ));
         }
         for (o, n, a, b, p, what) in probes {
-            assert!(!verify_consistency(o, n, &a, &b, &p), "{what} accepted for {old}->{new}");
+            assert!(
+                !verify_consistency(o, n, &a, &b, &p),
+                "{what} accepted for {old}->{new}"
+            );
         }
     }
 }

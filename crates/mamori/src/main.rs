@@ -1,1 +1,161 @@
-fn main() {}
+//! `mamori`: the one binary. Thin glue over `mamori_server`.
+
+use clap::{Parser, Subcommand};
+use mamori_server::records::Who;
+use mamori_server::{AppState, Config};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "mamori", version, about = "Mamori (守り): the Edogawa ward's information security policy, running")]
+struct Cli {
+    /// Settings file (TOML). MAMORI_* environment variables override it.
+    #[arg(long, global = true, env = "MAMORI_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder (embedded database, keys, secrets). Default ./mamori-data.
+    #[arg(long, global = true)]
+    data: Option<PathBuf>,
+    /// Database URL: sqlite://… (default: <data>/mamori.db) or postgres://…
+    #[arg(long, global = true)]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web UI and the API.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Load the demo ward into an empty database and print its accounts.
+        #[arg(long)]
+        demo: bool,
+        /// Send cookies without the Secure flag. Only for plain HTTP on a
+        /// host other than localhost, never in production.
+        #[arg(long)]
+        insecure_cookies: bool,
+    },
+    /// Import data.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+    /// Account administration.
+    User {
+        #[command(subcommand)]
+        what: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Personnel events from the HR system's CSV (UTF-8 or Shift_JIS).
+    Personnel {
+        file: PathBuf,
+        /// Apply the valid rows even if some rows have errors.
+        #[arg(long)]
+        apply_valid: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Print a one-time password that must be changed at first login.
+    ResetPassword { login: String },
+}
+
+fn config(cli: &Cli) -> Result<Config, String> {
+    let mut c = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(d) = &cli.data {
+        c.data_dir = d.clone();
+    }
+    if let Some(u) = &cli.database {
+        c.database_url = u.clone();
+    }
+    Ok(c)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG").unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mamori: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
+    let mut cfg = config(&cli)?;
+    match cli.command {
+        Command::Serve { listen, demo, insecure_cookies } => {
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            cfg.demo |= demo;
+            if insecure_cookies {
+                cfg.cookie_secure = false;
+            }
+            let state = AppState::open(cfg).await.map_err(|e| e.to_string())?;
+            if state.config().demo {
+                if let Some(path) = mamori_server::demo::load_if_empty(&state).await.map_err(|e| e.to_string())? {
+                    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+                    println!("Demo ward loaded. Accounts (shown once; also in {}):\n{text}", path.display());
+                }
+            }
+            let applied = mamori_server::people::service::apply_due(&state).await.map_err(|e| e.to_string())?;
+            if applied > 0 {
+                tracing::info!(applied, "personnel events applied at start");
+            }
+            mamori_server::app::serve(state, |addr| println!("mamori: listening on http://{addr}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { what: ImportCommand::Personnel { file, apply_valid } } => {
+            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let state = AppState::open(cfg).await.map_err(|e| e.to_string())?;
+            let opts = mamori_server::people::service::ImportOptions { apply_valid };
+            let report = mamori_server::people::service::import_csv(&state, &Who::Cli, None, None, &bytes, opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            for e in &report.errors {
+                let column = e.column.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
+                eprintln!("{}:{}{column}: {} ({})", file.display(), e.line, e.message, e.code);
+            }
+            let applied = report.events.len();
+            if report.applied {
+                println!("{applied} events applied or scheduled ({} rows, {})", report.rows, report.encoding);
+            } else if !report.errors.is_empty() {
+                println!("nothing applied: {} errors in {} rows (use --apply-valid to apply the valid rows)", report.errors.len(), report.rows);
+            }
+            Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::User { what: UserCommand::ResetPassword { login } } => {
+            let state = AppState::open(cfg).await.map_err(|e| e.to_string())?;
+            let account = {
+                let mut conn = state.db().pool().acquire().await.map_err(|e| e.to_string())?;
+                mamori_server::identity::store::by_login(&mut conn, &login)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or_else(|| format!("no account with login {login:?}"))?
+            };
+            let otp = mamori_server::identity::service::reset_password(&state, Who::Cli, "", account.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{otp}");
+            eprintln!("One-time password for {login}: it must be changed at first login.");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

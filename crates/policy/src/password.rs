@@ -336,14 +336,14 @@ pub fn normalize_password(password: &str) -> String {
 /// value (about 1/1024 of them with 10 bits) and verifies the candidate
 /// against their Argon2 hashes only.
 ///
-/// So few bits on purpose: a fingerprint that identified a password would
-/// let anyone holding the database (and the key) test guesses against all
-/// users at HMAC speed, skipping Argon2. Ten bits only split users into
-/// 1024 buckets; every guess still has to be checked with Argon2 against
-/// each user of its bucket, so a stolen database plus the fingerprints
-/// makes cracking all users no cheaper than the hashes alone (it saves at
-/// most 10 bits of work for one targeted user, who is protected by the
-/// strength rules anyway).
+/// So few bits on purpose. Without the key, which is kept outside the
+/// database, a stolen database gains nothing from the fingerprints: they
+/// cannot be computed for a guess, so every guess still costs one Argon2
+/// per user, exactly as with the hashes alone. Even an attacker who also
+/// steals the key only learns which ~1/1024 of users each guess needs to
+/// be tried against: a bounded factor of 2^bits, with every try still an
+/// Argon2. A full-length keyed hash, by contrast, would identify the
+/// password and let guesses be tested against all users at HMAC speed.
 pub fn fingerprint_bits(key: &[u8], normalized_password: &str, bits: u8) -> u16 {
     let bits = bits.clamp(1, 16);
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {

@@ -67,7 +67,11 @@ pub fn reference_consistency(m: usize, leaves: &[Hash]) -> Vec<Hash> {
     fn sub(m: usize, leaves: &[Hash], b: bool) -> Vec<Hash> {
         let n = leaves.len();
         if m == n {
-            return if b { Vec::new() } else { vec![reference_root(leaves)] };
+            return if b {
+                Vec::new()
+            } else {
+                vec![reference_root(leaves)]
+            };
         }
         let k = split(n);
         if m <= k {

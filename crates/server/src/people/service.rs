@@ -172,6 +172,10 @@ pub async fn submit(
     records::append(conn, state.clock().unix_micros(), &rec).await?;
     if due && ev.kind != EventKind::Hire {
         apply(conn, state, who, pid, ev).await?;
+    } else if ev.kind == EventKind::Retire {
+        // The leaving date is known now: login is refused from that date
+        // even if the scheduled task has not yet run (K17.3).
+        store::set_left_on(conn, pid, &date_str(ev.effective), now).await?;
     }
     Ok(EventOutcome { event_id, person_id: pid, status: status.into() })
 }
@@ -216,7 +220,9 @@ async fn apply(conn: &mut Conn, state: &AppState, who: &Who, pid: PersonId, ev: 
 /// (K17.3). Access grants, once they exist, end here too.
 async fn end_post(conn: &mut Conn, state: &AppState, who: &Who, person: &Person, last_day: &str) -> Result<(), AppError> {
     for a in org::store::open_assignments_of(conn, person.id, last_day).await? {
-        let end = if a.valid_from.as_str() > last_day { a.valid_from.clone() } else { last_day.to_string() };
+        // An assignment that starts on or after the move never takes effect:
+        // its end falls before its start, an empty period.
+        let end = last_day.to_string();
         org::store::end_assignment(conn, a.id, &end).await?;
         let rec = Record::new(who.clone(), "role.end", person.id.record_ref(), "K17.3")
             .detail(json!({ "assignment_id": a.id, "role": a.role, "valid_to": end, "reason": "personnel_event" }));

@@ -174,6 +174,16 @@ pub async fn set_status(conn: &mut Conn, id: PersonId, status: &str, left_on: Op
     Ok(())
 }
 
+pub async fn set_left_on(conn: &mut Conn, id: PersonId, left_on: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE persons SET left_on = $1, updated_at = $2 WHERE id = $3")
+        .bind(left_on)
+        .bind(now)
+        .bind(id.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub struct NewEvent<'a> {
     pub employee_number: &'a str,
     pub kind: &'a str,

@@ -19,8 +19,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "body".to_string() } else { path };
         let inner = e.into_inner();
+        // A syntax error has no meaningful field: the body as a whole is wrong.
+        let field = if path == "." || inner.is_syntax() || inner.is_eof() { "body".to_string() } else { path };
         let code = if inner.is_syntax() || inner.is_eof() { "json.syntax" } else { "json.invalid" };
         AppError::Invalid(vec![FieldError::new(field, code, &[("detail", inner.to_string())])])
     })
