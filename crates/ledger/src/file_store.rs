@@ -12,7 +12,8 @@
 //!
 //! Durability protocol for one batch:
 //! 1. write the batch's entries, offsets and hashes past the committed ends;
-//! 2. `fdatasync` the three data files (one sync each, per batch);
+//! 2. `fdatasync` the three data files (one sync each per batch, issued
+//!    in parallel);
 //! 3. write the next generation into the *other* commit slot and
 //!    `fdatasync` it. The batch is acknowledged only after this.
 //!
@@ -245,9 +246,21 @@ impl FileStore {
         self.offsets.write_all_at(&offs, s.size * 8)?;
         self.hashes
             .write_all_at(&hbuf, stored_hash_count(s.size) * HASH_SIZE as u64)?;
-        self.entries.sync_data()?;
-        self.offsets.sync_data()?;
-        self.hashes.sync_data()?;
+        // Each fdatasync waits for a device cache flush (about 3 ms on the
+        // reference VM); issued together, the three share most of that wait.
+        let (a, b, c) = std::thread::scope(|s| {
+            let offsets = s.spawn(|| self.offsets.sync_data());
+            let hashes = s.spawn(|| self.hashes.sync_data());
+            let entries = self.entries.sync_data();
+            let join = |h: std::thread::ScopedJoinHandle<'_, io::Result<()>>| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("sync thread panicked")))
+            };
+            (entries, join(offsets), join(hashes))
+        });
+        a?;
+        b?;
+        c?;
         let next = Commit {
             generation: s.generation + 1,
             size: s.size + entries.len() as u64,

@@ -124,9 +124,15 @@ impl StreamVerifier {
     /// and `stored` the hashes stored with it (its leaf hash first; the
     /// hashes at stored indexes `stored_hash_count(i)..stored_hash_count(i+1)`).
     pub fn push(&mut self, entry: Option<&[u8]>, stored: &[Hash]) -> Result<(), Problem> {
+        self.push_leaf(entry.map(Hash::leaf), stored)
+    }
+
+    /// As [`StreamVerifier::push`], with the leaf hash of the entry already
+    /// computed (`None` if pruned), so callers can hash leaves in parallel.
+    pub fn push_leaf(&mut self, leaf: Option<Hash>, stored: &[Hash]) -> Result<(), Problem> {
         let index = self.frontier.size();
-        let leaf = match entry {
-            Some(e) => Hash::leaf(e),
+        let leaf = match leaf {
+            Some(h) => h,
             None => match stored.first() {
                 Some(h) => {
                     self.pruned += 1;
@@ -243,6 +249,31 @@ pub fn verify_store<S: Store + ?Sized>(store: &S, trusted: Option<&Checkpoint>) 
     finish(&v, None)
 }
 
+/// Leaf hashes of a chunk of entries. Leaf hashing is most of the work of
+/// a full verification and needs no order, so it is split over two
+/// threads when the machine has them.
+fn leaf_hashes(entries: &[Option<Vec<u8>>]) -> Vec<Option<Hash>> {
+    let hash_all = |es: &[Option<Vec<u8>>]| -> Vec<Option<Hash>> {
+        es.iter().map(|e| e.as_deref().map(Hash::leaf)).collect()
+    };
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if parallel < 2 || entries.len() < 256 {
+        return hash_all(entries);
+    }
+    let (first, second) = entries.split_at(entries.len() / 2);
+    std::thread::scope(|s| {
+        let other = s.spawn(|| hash_all(second));
+        let mut out = hash_all(first);
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            // Unreachable in practice (hashing does not panic); recompute
+            // rather than propagate.
+            Err(_) => out.extend(hash_all(second)),
+        }
+        out
+    })
+}
+
 /// Verifies records `start..start+count`. `Err` means the data could not
 /// be read (the caller narrows it down); `Ok(Some)` is a mismatch.
 fn verify_chunk<S: Store + ?Sized>(
@@ -273,11 +304,12 @@ fn verify_chunk<S: Store + ?Sized>(
     if entries.len() as u64 != count || hashes.len() != indexes.len() {
         return Err("short read".into());
     }
+    let leaves = leaf_hashes(&entries);
     let mut at = 0usize;
-    for (k, entry) in entries.iter().enumerate() {
+    for (k, leaf) in leaves.into_iter().enumerate() {
         let i = start + k as u64;
         let n = (stored_hash_count(i + 1) - stored_hash_count(i)) as usize;
-        if let Err(p) = v.push(entry.as_deref(), &hashes[at..at + n]) {
+        if let Err(p) = v.push_leaf(leaf, &hashes[at..at + n]) {
             return Ok(Some(p));
         }
         at += n;

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "mamori", version, about = "Mamori (守り): the Edogawa ward's information security policy, running")]
+#[command(
+    name = "mamori",
+    version,
+    about = "Mamori (守り): the Edogawa ward's information security policy, running"
+)]
 struct Cli {
     /// Settings file (TOML). MAMORI_* environment variables override it.
     #[arg(long, global = true, env = "MAMORI_CONFIG")]
@@ -81,7 +85,8 @@ fn config(cli: &Cli) -> Result<Config, String> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG").unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -98,7 +103,11 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     let mut cfg = config(&cli)?;
     match cli.command {
-        Command::Serve { listen, demo, insecure_cookies } => {
+        Command::Serve {
+            listen,
+            demo,
+            insecure_cookies,
+        } => {
             if let Some(l) = listen {
                 cfg.listen = l;
             }
@@ -108,12 +117,20 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             let state = AppState::open(cfg).await.map_err(|e| e.to_string())?;
             if state.config().demo {
-                if let Some(path) = mamori_server::demo::load_if_empty(&state).await.map_err(|e| e.to_string())? {
+                if let Some(path) = mamori_server::demo::load_if_empty(&state)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
                     let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-                    println!("Demo ward loaded. Accounts (shown once; also in {}):\n{text}", path.display());
+                    println!(
+                        "Demo ward loaded. Accounts (shown once; also in {}):\n{text}",
+                        path.display()
+                    );
                 }
             }
-            let applied = mamori_server::people::service::apply_due(&state).await.map_err(|e| e.to_string())?;
+            let applied = mamori_server::people::service::apply_due(&state)
+                .await
+                .map_err(|e| e.to_string())?;
             if applied > 0 {
                 tracing::info!(applied, "personnel events applied at start");
             }
@@ -122,37 +139,71 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import { what: ImportCommand::Personnel { file, apply_valid } } => {
+        Command::Import {
+            what: ImportCommand::Personnel { file, apply_valid },
+        } => {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let state = AppState::open(cfg).await.map_err(|e| e.to_string())?;
             let opts = mamori_server::people::service::ImportOptions { apply_valid };
-            let report = mamori_server::people::service::import_csv(&state, &Who::Cli, None, None, &bytes, opts)
-                .await
-                .map_err(|e| e.to_string())?;
+            let report = mamori_server::people::service::import_csv(
+                &state,
+                &Who::Cli,
+                None,
+                None,
+                &bytes,
+                opts,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             for e in &report.errors {
-                let column = e.column.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
-                eprintln!("{}:{}{column}: {} ({})", file.display(), e.line, e.message, e.code);
+                let column = e
+                    .column
+                    .as_deref()
+                    .map(|c| format!(" [{c}]"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "{}:{}{column}: {} ({})",
+                    file.display(),
+                    e.line,
+                    e.message,
+                    e.code
+                );
             }
             let applied = report.events.len();
             if report.applied {
-                println!("{applied} events applied or scheduled ({} rows, {})", report.rows, report.encoding);
+                println!(
+                    "{applied} events applied or scheduled ({} rows, {})",
+                    report.rows, report.encoding
+                );
             } else if !report.errors.is_empty() {
                 println!("nothing applied: {} errors in {} rows (use --apply-valid to apply the valid rows)", report.errors.len(), report.rows);
             }
-            Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
-        Command::User { what: UserCommand::ResetPassword { login } } => {
+        Command::User {
+            what: UserCommand::ResetPassword { login },
+        } => {
             let state = AppState::open(cfg).await.map_err(|e| e.to_string())?;
             let account = {
-                let mut conn = state.db().pool().acquire().await.map_err(|e| e.to_string())?;
+                let mut conn = state
+                    .db()
+                    .pool()
+                    .acquire()
+                    .await
+                    .map_err(|e| e.to_string())?;
                 mamori_server::identity::store::by_login(&mut conn, &login)
                     .await
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("no account with login {login:?}"))?
             };
-            let otp = mamori_server::identity::service::reset_password(&state, Who::Cli, "", account.id)
-                .await
-                .map_err(|e| e.to_string())?;
+            let otp =
+                mamori_server::identity::service::reset_password(&state, Who::Cli, "", account.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
             println!("{otp}");
             eprintln!("One-time password for {login}: it must be changed at first login.");
             Ok(ExitCode::SUCCESS)

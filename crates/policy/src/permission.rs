@@ -176,7 +176,10 @@ mod tests {
         assert_eq!(scope_for(R::Staff, A::ManageAccounts), None);
         assert_eq!(scope_for(R::Staff, A::ViewPeople), None);
         assert_eq!(scope_for(R::SecurityManager, A::ManageAccounts), Some(Unit));
-        assert_eq!(scope_for(R::SecurityChiefManager, A::ManageAccounts), Some(Ward));
+        assert_eq!(
+            scope_for(R::SecurityChiefManager, A::ManageAccounts),
+            Some(Ward)
+        );
     }
 
     #[test]

@@ -153,7 +153,9 @@ pub struct Readings {
 
 impl Default for Readings {
     fn default() -> Self {
-        Readings { sokatsusha: Role::SecurityChiefManager }
+        Readings {
+            sokatsusha: Role::SecurityChiefManager,
+        }
     }
 }
 
@@ -200,7 +202,12 @@ mod tests {
         check("K14.1.1", Some(Approver::UnitSecurityManager));
         check("K3.2.1", Some(Approver::UnitSecurityManager));
         check("K9.1", None);
-        let other = Readings { sokatsusha: Role::SecurityDirector };
-        assert_eq!(approver_for("K13.3", &other), Some(Approver::Ward(Role::SecurityDirector)));
+        let other = Readings {
+            sokatsusha: Role::SecurityDirector,
+        };
+        assert_eq!(
+            approver_for("K13.3", &other),
+            Some(Approver::Ward(Role::SecurityDirector))
+        );
     }
 }

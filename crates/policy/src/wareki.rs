@@ -16,11 +16,31 @@ pub struct Era {
 
 /// Eras from 明治 on, oldest first.
 pub const ERAS: [Era; 5] = [
-    Era { name: "明治", letter: 'M', start: (1868, 10, 23) },
-    Era { name: "大正", letter: 'T', start: (1912, 7, 30) },
-    Era { name: "昭和", letter: 'S', start: (1926, 12, 25) },
-    Era { name: "平成", letter: 'H', start: (1989, 1, 8) },
-    Era { name: "令和", letter: 'R', start: (2019, 5, 1) },
+    Era {
+        name: "明治",
+        letter: 'M',
+        start: (1868, 10, 23),
+    },
+    Era {
+        name: "大正",
+        letter: 'T',
+        start: (1912, 7, 30),
+    },
+    Era {
+        name: "昭和",
+        letter: 'S',
+        start: (1926, 12, 25),
+    },
+    Era {
+        name: "平成",
+        letter: 'H',
+        start: (1989, 1, 8),
+    },
+    Era {
+        name: "令和",
+        letter: 'R',
+        start: (2019, 5, 1),
+    },
 ];
 
 fn era_start(era: &Era) -> Date {
@@ -42,9 +62,25 @@ pub fn era_of(date: Date) -> Option<(&'static Era, i32)> {
 /// the Gregorian `YYYY年M月D日`.
 pub fn format_date_ja(date: Date) -> String {
     match era_of(date) {
-        Some((era, 1)) => format!("{}元年{}月{}日", era.name, u8::from(date.month()), date.day()),
-        Some((era, y)) => format!("{}{}年{}月{}日", era.name, y, u8::from(date.month()), date.day()),
-        None => format!("{}年{}月{}日", date.year(), u8::from(date.month()), date.day()),
+        Some((era, 1)) => format!(
+            "{}元年{}月{}日",
+            era.name,
+            u8::from(date.month()),
+            date.day()
+        ),
+        Some((era, y)) => format!(
+            "{}{}年{}月{}日",
+            era.name,
+            y,
+            u8::from(date.month()),
+            date.day()
+        ),
+        None => format!(
+            "{}年{}月{}日",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        ),
     }
 }
 
@@ -66,7 +102,9 @@ pub fn parse_date(input: &str) -> Option<Date> {
             '／' => '/',
             '－' | 'ー' => '-',
             '．' => '.',
-            'Ｒ' | 'Ｈ' | 'Ｓ' | 'Ｔ' | 'Ｍ' => char::from_u32(c as u32 - 'Ａ' as u32 + 'A' as u32).unwrap_or(c),
+            'Ｒ' | 'Ｈ' | 'Ｓ' | 'Ｔ' | 'Ｍ' => {
+                char::from_u32(c as u32 - 'Ａ' as u32 + 'A' as u32).unwrap_or(c)
+            }
             _ => c,
         })
         .collect();

@@ -27,7 +27,10 @@ struct Inner {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("data folder {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("database: {0}")]
     Db(#[from] DbError),
     #[error("{0}")]
@@ -43,7 +46,12 @@ fn fingerprint_key(data_dir: &Path) -> Result<Vec<u8>, std::io::Error> {
     let path = dir.join("password-fingerprint.key");
     match std::fs::read(&path) {
         Ok(k) if k.len() >= 32 => return Ok(k),
-        Ok(_) => return Err(std::io::Error::other(format!("{} is shorter than 32 bytes", path.display()))),
+        Ok(_) => {
+            return Err(std::io::Error::other(format!(
+                "{} is shorter than 32 bytes",
+                path.display()
+            )))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
@@ -71,7 +79,10 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
 impl AppState {
     /// Opens the data folder and the database, applying migrations.
     pub async fn open(config: Config) -> Result<AppState, StartError> {
-        let dd = |source| StartError::DataDir { path: config.data_dir.display().to_string(), source };
+        let dd = |source| StartError::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        };
         std::fs::create_dir_all(&config.data_dir).map_err(dd)?;
         let key = fingerprint_key(&config.data_dir).map_err(dd)?;
         let db = Db::connect(&config.database_url()).await?;
@@ -80,7 +91,13 @@ impl AppState {
 
     pub fn from_parts(db: Db, config: Config, fingerprint_key: Vec<u8>) -> AppState {
         let hasher = Hasher::new(config.hash_workers, config.insecure_fast_hashing);
-        AppState(Arc::new(Inner { db, config, clock: Clock::default(), hasher, fingerprint_key }))
+        AppState(Arc::new(Inner {
+            db,
+            config,
+            clock: Clock::default(),
+            hasher,
+            fingerprint_key,
+        }))
     }
 
     pub fn db(&self) -> &Db {
@@ -116,10 +133,18 @@ pub struct Routes {
 
 impl Routes {
     fn new() -> Routes {
-        Routes { router: Router::new(), table: Vec::new() }
+        Routes {
+            router: Router::new(),
+            table: Vec::new(),
+        }
     }
 
-    fn add(mut self, method: &'static str, path: &'static str, mr: MethodRouter<AppState>) -> Routes {
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        mr: MethodRouter<AppState>,
+    ) -> Routes {
         self.router = self.router.route(path, mr);
         self.table.push(RouteInfo { method, path });
         self
@@ -140,7 +165,9 @@ impl Routes {
 }
 
 fn all_routes() -> Routes {
-    let r = Routes::new().get("/healthz", healthz).get("/api/v1/openapi.json", crate::openapi::serve);
+    let r = Routes::new()
+        .get("/healthz", healthz)
+        .get("/api/v1/openapi.json", crate::openapi::serve);
     let r = web::pages::routes(r);
     let r = crate::identity::api::routes(r);
     let r = crate::identity::pages::routes(r);
@@ -184,20 +211,29 @@ pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
 /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
 pub async fn serve(state: AppState, on_ready: impl FnOnce(SocketAddr)) -> Result<(), StartError> {
     if state.config().insecure_fast_hashing {
-        return Err(StartError::Other("insecure_fast_hashing is for tests only".into()));
+        return Err(StartError::Other(
+            "insecure_fast_hashing is for tests only".into(),
+        ));
     }
     let listener = tokio::net::TcpListener::bind(&state.config().listen)
         .await
-        .map_err(|e| StartError::Other(format!("cannot listen on {}: {e}", state.config().listen)))?;
-    let addr = listener.local_addr().map_err(|e| StartError::Other(e.to_string()))?;
+        .map_err(|e| {
+            StartError::Other(format!("cannot listen on {}: {e}", state.config().listen))
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Other(e.to_string()))?;
     let background = spawn_background(state.clone());
     let app = router(state.clone());
     on_ready(addr);
     tracing::info!(%addr, "mamori is listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| StartError::Other(e.to_string()))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| StartError::Other(e.to_string()))?;
     background.abort();
     state.db().close().await;
     tracing::info!("mamori stopped");

@@ -58,12 +58,7 @@ pub fn format_unix(secs: i64) -> String {
     match OffsetDateTime::from_unix_timestamp(secs) {
         Ok(t) => {
             let t = t.to_offset(JST);
-            format!(
-                "{} {:02}:{:02}",
-                date_str(t.date()),
-                t.hour(),
-                t.minute()
-            )
+            format!("{} {:02}:{:02}", date_str(t.date()), t.hour(), t.minute())
         }
         Err(_) => String::new(),
     }

@@ -71,22 +71,36 @@ impl Default for Config {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig { idle_secs: 15 * 60, absolute_secs: 10 * 3600 }
+        SessionConfig {
+            idle_secs: 15 * 60,
+            absolute_secs: 10 * 3600,
+        }
     }
 }
 
 impl Default for LockoutConfig {
     fn default() -> Self {
-        LockoutConfig { account_threshold: 5, source_threshold: 20, base_secs: 60, max_secs: 3600 }
+        LockoutConfig {
+            account_threshold: 5,
+            source_threshold: 20,
+            base_secs: 60,
+            max_secs: 3600,
+        }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("environment variable {name}: {reason}")]
     Env { name: String, reason: String },
 }
@@ -96,9 +110,14 @@ impl Config {
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.into(),
+                    source,
+                })?
             }
             None => Config::default(),
         };
@@ -108,7 +127,10 @@ impl Config {
 
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn parse<T: std::str::FromStr>(name: &str, v: String) -> Result<T, ConfigError> {
-            v.parse().map_err(|_| ConfigError::Env { name: name.into(), reason: format!("cannot parse {v:?}") })
+            v.parse().map_err(|_| ConfigError::Env {
+                name: name.into(),
+                reason: format!("cannot parse {v:?}"),
+            })
         }
         if let Some(v) = get("MAMORI_DATA") {
             self.data_dir = v.into();
@@ -137,7 +159,10 @@ impl Config {
     /// The database URL, defaulting to the SQLite file in the data folder.
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("mamori.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("mamori.db").display()
+            )
         } else {
             self.database_url.clone()
         }
@@ -150,12 +175,16 @@ mod tests {
 
     #[test]
     fn env_overrides_file_and_names_bad_values() {
-        let mut c: Config = toml::from_str("listen = \"0.0.0.0:9000\"\n[session]\nidle_secs = 60").unwrap();
+        let mut c: Config =
+            toml::from_str("listen = \"0.0.0.0:9000\"\n[session]\nidle_secs = 60").unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
         assert_eq!(c.session.idle_secs, 60);
-        c.apply_env(|k| (k == "MAMORI_LISTEN").then(|| "127.0.0.1:1".to_string())).unwrap();
+        c.apply_env(|k| (k == "MAMORI_LISTEN").then(|| "127.0.0.1:1".to_string()))
+            .unwrap();
         assert_eq!(c.listen, "127.0.0.1:1");
-        let err = c.apply_env(|k| (k == "MAMORI_DEMO").then(|| "yes please".to_string())).unwrap_err();
+        let err = c
+            .apply_env(|k| (k == "MAMORI_DEMO").then(|| "yes please".to_string()))
+            .unwrap_err();
         assert!(err.to_string().contains("MAMORI_DEMO"));
         assert!(toml::from_str::<Config>("no_such_setting = 1").is_err());
     }

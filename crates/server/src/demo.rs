@@ -19,94 +19,369 @@ use std::path::PathBuf;
 /// (code, name, English name, kind, parent code)
 const UNITS: &[(&str, &str, &str, UnitKind, &str)] = &[
     ("edogawa", "江戸川区", "Edogawa City", UnitKind::Ward, ""),
-    ("kikaku", "経営企画部", "Corporate Planning Dept.", UnitKind::Department, "edogawa"),
-    ("johoseisaku", "情報政策課", "Information Policy Section", UnitKind::Section, "kikaku"),
-    ("kikaku-ka", "企画課", "Planning Section", UnitKind::Section, "kikaku"),
-    ("somu", "総務部", "General Affairs Dept.", UnitKind::Department, "edogawa"),
-    ("somu-ka", "総務課", "General Affairs Section", UnitKind::Section, "somu"),
-    ("shokuin-ka", "職員課", "Personnel Section", UnitKind::Section, "somu"),
-    ("kumin", "区民部", "Residents Dept.", UnitKind::Department, "edogawa"),
-    ("koseki", "戸籍住民課", "Family Register Section", UnitKind::Section, "kumin"),
-    ("komatsugawa", "江戸川区小松川事務所", "Komatsugawa Office", UnitKind::Section, "kumin"),
-    ("kasai", "江戸川区葛西事務所", "Kasai Office", UnitKind::Section, "kumin"),
-    ("koiwa", "江戸川区小岩事務所", "Koiwa Office", UnitKind::Section, "kumin"),
-    ("tobu", "江戸川区東部事務所", "Tobu Office", UnitKind::Section, "kumin"),
-    ("shishibone", "江戸川区鹿骨事務所", "Shishibone Office", UnitKind::Section, "kumin"),
-    ("kibou", "江戸川区希望の家", "Kibou no Ie", UnitKind::Section, "kumin"),
-    ("bunka", "文化共育部", "Culture Dept.", UnitKind::Department, "edogawa"),
-    ("bunka-ka", "文化課", "Culture Section", UnitKind::Section, "bunka"),
-    ("kyoiku", "教育委員会事務局", "Board of Education Secretariat", UnitKind::Department, "edogawa"),
-    ("gakumu", "学務課", "School Affairs Section", UnitKind::Section, "kyoiku"),
-    ("toshokan", "江戸川区立中央図書館", "Central Library", UnitKind::Section, "kyoiku"),
-    ("kenkyujo", "江戸川区教育研究所", "Education Research Institute", UnitKind::Section, "kyoiku"),
-    ("matsue-sho", "江戸川区立松江小学校", "Matsue Elementary School", UnitKind::School, "kyoiku"),
-    ("komatsugawa-chu", "江戸川区立小松川中学校", "Komatsugawa Junior High School", UnitKind::School, "kyoiku"),
-    ("kankyo", "江戸川区環境促進事業団", "Environment Promotion Foundation", UnitKind::RelatedOrganisation, "edogawa"),
-    ("sports-shitei", "スポーツランド指定管理者", "Sports Land designated manager", UnitKind::DesignatedManager, "edogawa"),
+    (
+        "kikaku",
+        "経営企画部",
+        "Corporate Planning Dept.",
+        UnitKind::Department,
+        "edogawa",
+    ),
+    (
+        "johoseisaku",
+        "情報政策課",
+        "Information Policy Section",
+        UnitKind::Section,
+        "kikaku",
+    ),
+    (
+        "kikaku-ka",
+        "企画課",
+        "Planning Section",
+        UnitKind::Section,
+        "kikaku",
+    ),
+    (
+        "somu",
+        "総務部",
+        "General Affairs Dept.",
+        UnitKind::Department,
+        "edogawa",
+    ),
+    (
+        "somu-ka",
+        "総務課",
+        "General Affairs Section",
+        UnitKind::Section,
+        "somu",
+    ),
+    (
+        "shokuin-ka",
+        "職員課",
+        "Personnel Section",
+        UnitKind::Section,
+        "somu",
+    ),
+    (
+        "kumin",
+        "区民部",
+        "Residents Dept.",
+        UnitKind::Department,
+        "edogawa",
+    ),
+    (
+        "koseki",
+        "戸籍住民課",
+        "Family Register Section",
+        UnitKind::Section,
+        "kumin",
+    ),
+    (
+        "komatsugawa",
+        "江戸川区小松川事務所",
+        "Komatsugawa Office",
+        UnitKind::Section,
+        "kumin",
+    ),
+    (
+        "kasai",
+        "江戸川区葛西事務所",
+        "Kasai Office",
+        UnitKind::Section,
+        "kumin",
+    ),
+    (
+        "koiwa",
+        "江戸川区小岩事務所",
+        "Koiwa Office",
+        UnitKind::Section,
+        "kumin",
+    ),
+    (
+        "tobu",
+        "江戸川区東部事務所",
+        "Tobu Office",
+        UnitKind::Section,
+        "kumin",
+    ),
+    (
+        "shishibone",
+        "江戸川区鹿骨事務所",
+        "Shishibone Office",
+        UnitKind::Section,
+        "kumin",
+    ),
+    (
+        "kibou",
+        "江戸川区希望の家",
+        "Kibou no Ie",
+        UnitKind::Section,
+        "kumin",
+    ),
+    (
+        "bunka",
+        "文化共育部",
+        "Culture Dept.",
+        UnitKind::Department,
+        "edogawa",
+    ),
+    (
+        "bunka-ka",
+        "文化課",
+        "Culture Section",
+        UnitKind::Section,
+        "bunka",
+    ),
+    (
+        "kyoiku",
+        "教育委員会事務局",
+        "Board of Education Secretariat",
+        UnitKind::Department,
+        "edogawa",
+    ),
+    (
+        "gakumu",
+        "学務課",
+        "School Affairs Section",
+        UnitKind::Section,
+        "kyoiku",
+    ),
+    (
+        "toshokan",
+        "江戸川区立中央図書館",
+        "Central Library",
+        UnitKind::Section,
+        "kyoiku",
+    ),
+    (
+        "kenkyujo",
+        "江戸川区教育研究所",
+        "Education Research Institute",
+        UnitKind::Section,
+        "kyoiku",
+    ),
+    (
+        "matsue-sho",
+        "江戸川区立松江小学校",
+        "Matsue Elementary School",
+        UnitKind::School,
+        "kyoiku",
+    ),
+    (
+        "komatsugawa-chu",
+        "江戸川区立小松川中学校",
+        "Komatsugawa Junior High School",
+        UnitKind::School,
+        "kyoiku",
+    ),
+    (
+        "kankyo",
+        "江戸川区環境促進事業団",
+        "Environment Promotion Foundation",
+        UnitKind::RelatedOrganisation,
+        "edogawa",
+    ),
+    (
+        "sports-shitei",
+        "スポーツランド指定管理者",
+        "Sports Land designated manager",
+        UnitKind::DesignatedManager,
+        "edogawa",
+    ),
 ];
 
 /// (family kanji, family kana, family romaji)
 const FAMILY: &[(&str, &str, &str)] = &[
-    ("佐藤", "サトウ", "Sato"), ("鈴木", "スズキ", "Suzuki"), ("高橋", "タカハシ", "Takahashi"),
-    ("田中", "タナカ", "Tanaka"), ("伊藤", "イトウ", "Ito"), ("渡辺", "ワタナベ", "Watanabe"),
-    ("山本", "ヤマモト", "Yamamoto"), ("中村", "ナカムラ", "Nakamura"), ("小林", "コバヤシ", "Kobayashi"),
-    ("加藤", "カトウ", "Kato"), ("吉田", "ヨシダ", "Yoshida"), ("山田", "ヤマダ", "Yamada"),
-    ("佐々木", "ササキ", "Sasaki"), ("松本", "マツモト", "Matsumoto"), ("井上", "イノウエ", "Inoue"),
+    ("佐藤", "サトウ", "Sato"),
+    ("鈴木", "スズキ", "Suzuki"),
+    ("高橋", "タカハシ", "Takahashi"),
+    ("田中", "タナカ", "Tanaka"),
+    ("伊藤", "イトウ", "Ito"),
+    ("渡辺", "ワタナベ", "Watanabe"),
+    ("山本", "ヤマモト", "Yamamoto"),
+    ("中村", "ナカムラ", "Nakamura"),
+    ("小林", "コバヤシ", "Kobayashi"),
+    ("加藤", "カトウ", "Kato"),
+    ("吉田", "ヨシダ", "Yoshida"),
+    ("山田", "ヤマダ", "Yamada"),
+    ("佐々木", "ササキ", "Sasaki"),
+    ("松本", "マツモト", "Matsumoto"),
+    ("井上", "イノウエ", "Inoue"),
 ];
 const GIVEN: &[(&str, &str, &str)] = &[
-    ("太郎", "タロウ", "Taro"), ("花子", "ハナコ", "Hanako"), ("健一", "ケンイチ", "Kenichi"),
-    ("美咲", "ミサキ", "Misaki"), ("大輔", "ダイスケ", "Daisuke"), ("由美", "ユミ", "Yumi"),
-    ("翔太", "ショウタ", "Shota"), ("恵子", "ケイコ", "Keiko"), ("誠", "マコト", "Makoto"),
-    ("陽子", "ヨウコ", "Yoko"), ("直樹", "ナオキ", "Naoki"), ("彩", "アヤ", "Aya"),
+    ("太郎", "タロウ", "Taro"),
+    ("花子", "ハナコ", "Hanako"),
+    ("健一", "ケンイチ", "Kenichi"),
+    ("美咲", "ミサキ", "Misaki"),
+    ("大輔", "ダイスケ", "Daisuke"),
+    ("由美", "ユミ", "Yumi"),
+    ("翔太", "ショウタ", "Shota"),
+    ("恵子", "ケイコ", "Keiko"),
+    ("誠", "マコト", "Makoto"),
+    ("陽子", "ヨウコ", "Yoko"),
+    ("直樹", "ナオキ", "Naoki"),
+    ("彩", "アヤ", "Aya"),
     ("拓也", "タクヤ", "Takuya"),
 ];
 
 /// (unit code, title, employment, roles (role, scope unit or "" for the
 /// person's unit, system code for operators))
-type DemoPerson = (&'static str, &'static str, &'static str, &'static [(Role, &'static str)]);
+type DemoPerson = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(Role, &'static str)],
+);
 
 const PEOPLE: &[DemoPerson] = &[
     ("edogawa", "副区長", "regular", &[(Role::Cio, "-")]),
-    ("kikaku", "経営企画部長", "regular", &[(Role::SecurityDirector, "-")]),
-    ("johoseisaku", "情報政策課長", "regular", &[(Role::SecurityChiefManager, "-"), (Role::SecurityManager, "")]),
-    ("johoseisaku", "係長", "regular", &[(Role::PromotionLeader, "")]),
+    (
+        "kikaku",
+        "経営企画部長",
+        "regular",
+        &[(Role::SecurityDirector, "-")],
+    ),
+    (
+        "johoseisaku",
+        "情報政策課長",
+        "regular",
+        &[
+            (Role::SecurityChiefManager, "-"),
+            (Role::SecurityManager, ""),
+        ],
+    ),
+    (
+        "johoseisaku",
+        "係長",
+        "regular",
+        &[(Role::PromotionLeader, "")],
+    ),
     ("johoseisaku", "主任", "regular", &[(Role::Operator, "")]),
-    ("johoseisaku", "主事", "reappointed", &[(Role::DesignatedViewer, "")]),
+    (
+        "johoseisaku",
+        "主事",
+        "reappointed",
+        &[(Role::DesignatedViewer, "")],
+    ),
     ("johoseisaku", "主事", "dispatched", &[]),
-    ("kikaku-ka", "企画課長", "regular", &[(Role::SecurityManager, "")]),
+    (
+        "kikaku-ka",
+        "企画課長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
     ("kikaku-ka", "主事", "regular", &[]),
-    ("somu-ka", "総務課長", "regular", &[(Role::SecurityManager, "")]),
+    (
+        "somu-ka",
+        "総務課長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
     ("somu-ka", "主事", "part_time", &[]),
-    ("shokuin-ka", "職員課長", "regular", &[(Role::SecurityManager, "")]),
-    ("shokuin-ka", "主任", "regular", &[(Role::PromotionLeader, "")]),
+    (
+        "shokuin-ka",
+        "職員課長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
+    (
+        "shokuin-ka",
+        "主任",
+        "regular",
+        &[(Role::PromotionLeader, "")],
+    ),
     ("shokuin-ka", "主事", "temporary", &[]),
-    ("koseki", "戸籍住民課長", "regular", &[(Role::SecurityManager, "")]),
+    (
+        "koseki",
+        "戸籍住民課長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
     ("koseki", "係長", "regular", &[(Role::PromotionLeader, "")]),
     ("koseki", "主事", "regular", &[(Role::DesignatedViewer, "")]),
     ("koseki", "主事", "part_time", &[]),
-    ("komatsugawa", "所長", "regular", &[(Role::SecurityManager, "")]),
+    (
+        "komatsugawa",
+        "所長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
     ("kasai", "所長", "regular", &[(Role::SecurityManager, "")]),
     ("kasai", "主事", "reappointed", &[]),
     ("koiwa", "所長", "regular", &[(Role::SecurityManager, "")]),
     ("tobu", "所長", "regular", &[(Role::SecurityManager, "")]),
-    ("shishibone", "所長", "regular", &[(Role::SecurityManager, "")]),
+    (
+        "shishibone",
+        "所長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
     ("kibou", "所長", "regular", &[(Role::SecurityManager, "")]),
-    ("bunka-ka", "文化課長", "regular", &[(Role::SecurityManager, "")]),
-    ("bunka-ka", "主任", "regular", &[(Role::Operator, "facility")]),
+    (
+        "bunka-ka",
+        "文化課長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
+    (
+        "bunka-ka",
+        "主任",
+        "regular",
+        &[(Role::Operator, "facility")],
+    ),
     ("bunka-ka", "主事", "temporary", &[]),
-    ("gakumu", "学務課長", "regular", &[(Role::SecurityManager, "")]),
+    (
+        "gakumu",
+        "学務課長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
     ("gakumu", "主事", "regular", &[]),
-    ("toshokan", "館長", "regular", &[(Role::SecurityManager, "")]),
-    ("toshokan", "主任", "regular", &[(Role::Operator, "library")]),
+    (
+        "toshokan",
+        "館長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
+    (
+        "toshokan",
+        "主任",
+        "regular",
+        &[(Role::Operator, "library")],
+    ),
     ("toshokan", "司書", "part_time", &[]),
-    ("kenkyujo", "所長", "regular", &[(Role::SecurityManager, "")]),
+    (
+        "kenkyujo",
+        "所長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
     ("kenkyujo", "指導主事", "reappointed", &[]),
-    ("matsue-sho", "校長", "regular", &[(Role::SecurityManager, "")]),
+    (
+        "matsue-sho",
+        "校長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
     ("matsue-sho", "事務主事", "temporary", &[]),
-    ("komatsugawa-chu", "校長", "regular", &[(Role::SecurityManager, "")]),
-    ("kankyo", "事務局長", "outside", &[(Role::SecurityManager, "")]),
+    (
+        "komatsugawa-chu",
+        "校長",
+        "regular",
+        &[(Role::SecurityManager, "")],
+    ),
+    (
+        "kankyo",
+        "事務局長",
+        "outside",
+        &[(Role::SecurityManager, "")],
+    ),
     ("kankyo", "職員", "outside", &[]),
-    ("sports-shitei", "施設長", "outside", &[(Role::SecurityManager, "")]),
+    (
+        "sports-shitei",
+        "施設長",
+        "outside",
+        &[(Role::SecurityManager, "")],
+    ),
     ("sports-shitei", "受付係", "outside", &[]),
     ("", "外部監査人", "outside", &[(Role::ExternalAuditor, "-")]),
 ];
@@ -115,7 +390,10 @@ const PEOPLE: &[DemoPerson] = &[
 /// rule accepts (checked before use).
 fn demo_password() -> String {
     use rand::Rng;
-    const SYL: &[&str] = &["ka", "mi", "ro", "su", "te", "no", "ha", "yu", "ri", "wa", "ze", "po", "ku", "me", "to", "ne"];
+    const SYL: &[&str] = &[
+        "ka", "mi", "ro", "su", "te", "no", "ha", "yu", "ri", "wa", "ze", "po", "ku", "me", "to",
+        "ne",
+    ];
     let mut rng = rand::rngs::OsRng;
     let mut word = |n: usize| -> String {
         let w: String = (0..n).map(|_| SYL[rng.gen_range(0..SYL.len())]).collect();
@@ -154,15 +432,37 @@ pub async fn load_if_empty(state: &AppState) -> Result<Option<PathBuf>, DemoErro
         let parent_id = units.get(parent).copied();
         let id = org_store::insert_unit(
             &mut tx,
-            &NewUnit { code, name, name_en: en, kind: *kind, parent_id, valid_from: "2002-04-01", valid_to: None },
+            &NewUnit {
+                code,
+                name,
+                name_en: en,
+                kind: *kind,
+                parent_id,
+                valid_from: "2002-04-01",
+                valid_to: None,
+            },
             now,
         )
         .await?;
         units.insert(code, id);
     }
     let mut systems = HashMap::new();
-    systems.insert("facility", org_store::insert_system(&mut tx, "facility", "施設予約システム", units["bunka-ka"], now).await?);
-    systems.insert("library", org_store::insert_system(&mut tx, "library", "図書館システム", units["toshokan"], now).await?);
+    systems.insert(
+        "facility",
+        org_store::insert_system(
+            &mut tx,
+            "facility",
+            "施設予約システム",
+            units["bunka-ka"],
+            now,
+        )
+        .await?,
+    );
+    systems.insert(
+        "library",
+        org_store::insert_system(&mut tx, "library", "図書館システム", units["toshokan"], now)
+            .await?,
+    );
 
     let mut lines = vec![
         "# Mamori demo ward accounts. Demo data only: delete this file after use.".to_string(),
@@ -172,8 +472,12 @@ pub async fn load_if_empty(state: &AppState) -> Result<Option<PathBuf>, DemoErro
         let (fk, fa, fr) = FAMILY[i % FAMILY.len()];
         let (gk, ga, gr) = GIVEN[(i * 7 + 3) % GIVEN.len()];
         let number = format!("{:06}", 100_101 + i * 37);
-        let birth = today_d.replace_year(today_d.year() - 25 - (i as i32 % 35)).unwrap_or(today_d);
-        let birth = birth.checked_sub(time::Duration::days((i as i64 * 53) % 300)).unwrap_or(birth);
+        let birth = today_d
+            .replace_year(today_d.year() - 25 - (i as i32 % 35))
+            .unwrap_or(today_d);
+        let birth = birth
+            .checked_sub(time::Duration::days((i as i64 * 53) % 300))
+            .unwrap_or(birth);
         let unit_id = units.get(unit).copied();
         let pid = people_store::insert_person(
             &mut tx,
@@ -192,7 +496,9 @@ pub async fn load_if_empty(state: &AppState) -> Result<Option<PathBuf>, DemoErro
             now,
         )
         .await?;
-        let account = crate::identity::store::insert_personal_account(&mut tx, pid, &number, false, now).await?;
+        let account =
+            crate::identity::store::insert_personal_account(&mut tx, pid, &number, false, now)
+                .await?;
         let facts = password::PersonFacts {
             employee_number: number.as_str().into(),
             login_id: number.as_str().into(),
@@ -212,9 +518,18 @@ pub async fn load_if_empty(state: &AppState) -> Result<Option<PathBuf>, DemoErro
             }
         };
         let normalized = password::normalize_password(&pw);
-        let hash = state.hasher().hash(&normalized).await.map_err(|e| DemoError::Other(e.to_string()))?;
-        let fp = password::fingerprint_bits(state.fingerprint_key(), &normalized, password::DEFAULT_FINGERPRINT_BITS);
-        crate::identity::store::set_password(&mut tx, account, &hash, i64::from(fp), now, false).await?;
+        let hash = state
+            .hasher()
+            .hash(&normalized)
+            .await
+            .map_err(|e| DemoError::Other(e.to_string()))?;
+        let fp = password::fingerprint_bits(
+            state.fingerprint_key(),
+            &normalized,
+            password::DEFAULT_FINGERPRINT_BITS,
+        );
+        crate::identity::store::set_password(&mut tx, account, &hash, i64::from(fp), now, false)
+            .await?;
         let mut role_names = Vec::new();
         for (role, scope) in roles.iter() {
             let (org_unit_id, system_id) = match *scope {
@@ -224,19 +539,36 @@ pub async fn load_if_empty(state: &AppState) -> Result<Option<PathBuf>, DemoErro
             };
             org_store::insert_assignment(
                 &mut tx,
-                &NewAssignment { person_id: pid, role: role.code(), org_unit_id, system_id, valid_from: "2024-04-01", valid_to: None, created_by: None },
+                &NewAssignment {
+                    person_id: pid,
+                    role: role.code(),
+                    org_unit_id,
+                    system_id,
+                    valid_from: "2024-04-01",
+                    valid_to: None,
+                    created_by: None,
+                },
                 now,
             )
             .await?;
             role_names.push(role.ja());
         }
-        let unit_name = UNITS.iter().find(|u| u.0 == *unit).map(|u| u.1).unwrap_or("-");
-        lines.push(format!("{number}\t{pw}\t{fk} {gk}\t{unit_name}\t{title}\t{}", role_names.join("・")));
+        let unit_name = UNITS
+            .iter()
+            .find(|u| u.0 == *unit)
+            .map(|u| u.1)
+            .unwrap_or("-");
+        lines.push(format!(
+            "{number}\t{pw}\t{fk} {gk}\t{unit_name}\t{title}\t{}",
+            role_names.join("・")
+        ));
     }
-    let rec = Record::new(Who::Cli, "demo.load", "ward", "Y4").detail(serde_json::json!({ "people": PEOPLE.len(), "units": UNITS.len(), "date": today }));
+    let rec = Record::new(Who::Cli, "demo.load", "ward", "Y4")
+        .detail(serde_json::json!({ "people": PEOPLE.len(), "units": UNITS.len(), "date": today }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     let path = state.config().data_dir.join("demo-accounts.txt");
-    crate::app::write_private(&path, (lines.join("\n") + "\n").as_bytes()).map_err(|e| DemoError::Other(e.to_string()))?;
+    crate::app::write_private(&path, (lines.join("\n") + "\n").as_bytes())
+        .map_err(|e| DemoError::Other(e.to_string()))?;
     Ok(Some(path))
 }

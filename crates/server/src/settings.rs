@@ -16,9 +16,27 @@ pub struct SettingDef {
 
 /// Every integer setting. 0 for the expiry turns it off (not advised: K17.4).
 pub const DEFS: &[SettingDef] = &[
-    SettingDef { key: "password.max_age_days", default: 180, min: 0, max: 3650, clause: "K17.4" },
-    SettingDef { key: "password.warn_days", default: 14, min: 0, max: 365, clause: "K17.4" },
-    SettingDef { key: "password.history", default: 5, min: 0, max: 24, clause: "K11.1.5" },
+    SettingDef {
+        key: "password.max_age_days",
+        default: 180,
+        min: 0,
+        max: 3650,
+        clause: "K17.4",
+    },
+    SettingDef {
+        key: "password.warn_days",
+        default: 14,
+        min: 0,
+        max: 365,
+        clause: "K17.4",
+    },
+    SettingDef {
+        key: "password.history",
+        default: 5,
+        min: 0,
+        max: 24,
+        clause: "K11.1.5",
+    },
 ];
 
 pub fn def(key: &str) -> Option<&'static SettingDef> {
@@ -27,7 +45,10 @@ pub fn def(key: &str) -> Option<&'static SettingDef> {
 
 pub async fn get(conn: &mut Conn, key: &str) -> Result<i64, sqlx::Error> {
     let default = def(key).map(|d| d.default).unwrap_or(0);
-    let row = sqlx::query("SELECT value FROM settings WHERE key = $1").bind(key).fetch_optional(conn).await?;
+    let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await?;
     Ok(match row {
         Some(r) => r.try_get::<String, _>(0)?.parse().unwrap_or(default),
         None => default,
@@ -38,7 +59,13 @@ pub async fn password_max_age_days(conn: &mut Conn) -> Result<i64, sqlx::Error> 
     get(conn, "password.max_age_days").await
 }
 
-pub async fn put(conn: &mut Conn, key: &str, value: i64, by: Option<i64>, now: i64) -> Result<(), sqlx::Error> {
+pub async fn put(
+    conn: &mut Conn,
+    key: &str,
+    value: i64,
+    by: Option<i64>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO settings (key, value, set_by, set_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value, set_by = excluded.set_by, set_at = excluded.set_at",

@@ -22,7 +22,9 @@ impl Hasher {
     /// tiny ones for the test suite only.
     pub fn new(workers: usize, fast: bool) -> Hasher {
         let workers = if workers == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
         } else {
             workers
         };
@@ -32,7 +34,10 @@ impl Hasher {
             Params::new(19 * 1024, 2, 1, None)
         }
         .unwrap_or_default();
-        Hasher { params, permits: Arc::new(Semaphore::new(workers)) }
+        Hasher {
+            params,
+            permits: Arc::new(Semaphore::new(workers)),
+        }
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -41,7 +46,11 @@ impl Hasher {
 
     /// PHC string of the password (already normalized by the caller).
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|e| HashError(e.to_string()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError(e.to_string()))?;
         let argon = self.argon2();
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {
@@ -58,7 +67,9 @@ impl Hasher {
     /// Whether `password` matches the PHC string (whatever parameters it
     /// was made with). A malformed stored hash never matches.
     pub async fn verify(&self, password: &str, phc: &str) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else { return false };
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
         let argon = self.argon2();
         let password = password.to_owned();
         let phc = phc.to_owned();

@@ -108,7 +108,10 @@ pub struct PendingActor(pub Actor);
 impl FromRequestParts<AppState> for PendingActor {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let session = SessionCtx::from_request_parts(parts, state).await?;
         match session::load_actor(state, &session).await {
             Ok(Some(actor)) => Ok(PendingActor(actor)),
@@ -133,13 +136,20 @@ pub struct Require<P: Permission> {
 impl<P: Permission> FromRequestParts<AppState> for Require<P> {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let PendingActor(actor) = PendingActor::from_request_parts(parts, state).await?;
         if actor.must_change {
             return Err(reject(parts, AppError::PasswordChangeRequired));
         }
         match actor.scope(P::ACTION) {
-            Some(scope) => Ok(Require { actor, scope, _p: PhantomData }),
+            Some(scope) => Ok(Require {
+                actor,
+                scope,
+                _p: PhantomData,
+            }),
             None => {
                 session::record_denied(state, &actor, P::ACTION, parts.uri.path()).await;
                 Err(reject(parts, AppError::Forbidden(P::ACTION.code())))
@@ -196,12 +206,23 @@ mod tests {
 
     #[test]
     fn scope_is_the_widest_role() {
-        let unit = |r, u| HeldRole { role: r, org_unit: Some(OrgUnitId(u)), system: None };
+        let unit = |r, u| HeldRole {
+            role: r,
+            org_unit: Some(OrgUnitId(u)),
+            system: None,
+        };
         let a = actor(vec![unit(Role::Staff, 5), unit(Role::SecurityManager, 5)]);
-        assert_eq!(a.scope(Action::ManageAccounts), Some(ActorScope::Units(vec![OrgUnitId(5)])));
+        assert_eq!(
+            a.scope(Action::ManageAccounts),
+            Some(ActorScope::Units(vec![OrgUnitId(5)]))
+        );
         assert_eq!(a.scope(Action::ViewOrg), Some(ActorScope::Ward));
         assert_eq!(a.scope(Action::EditOrg), None);
-        let chief = actor(vec![HeldRole { role: Role::SecurityChiefManager, org_unit: None, system: None }]);
+        let chief = actor(vec![HeldRole {
+            role: Role::SecurityChiefManager,
+            org_unit: None,
+            system: None,
+        }]);
         assert_eq!(chief.scope(Action::ManageAccounts), Some(ActorScope::Ward));
     }
 }

@@ -41,13 +41,27 @@ pub fn cookie_name(state: &AppState) -> &'static str {
 /// `Set-Cookie` value for a session token. `Max-Age` is deliberately not
 /// set: the cookie dies with the browser, and the server enforces timeouts.
 pub fn set_cookie(state: &AppState, token: &str) -> String {
-    let secure = if state.config().cookie_secure { "; Secure" } else { "" };
-    format!("{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}", cookie_name(state))
+    let secure = if state.config().cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict{secure}",
+        cookie_name(state)
+    )
 }
 
 pub fn clear_cookie(state: &AppState) -> String {
-    let secure = if state.config().cookie_secure { "; Secure" } else { "" };
-    format!("{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}", cookie_name(state))
+    let secure = if state.config().cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
+        cookie_name(state)
+    )
 }
 
 /// Reads one cookie from the request headers.
@@ -73,7 +87,10 @@ fn client_ip(parts: &Parts) -> String {
 impl FromRequestParts<AppState> for SessionCtx {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(ctx) = parts.extensions.get::<SessionCtx>() {
             return Ok(ctx.clone());
         }
@@ -129,7 +146,12 @@ async fn lookup(
     let ended_at: Option<i64> = row.try_get(4)?;
     let ended_reason: Option<String> = row.try_get(5)?;
     if ended_at.is_some() {
-        return Ok(Some((hash.into(), None, String::new(), Some(ended_reason.unwrap_or_default()))));
+        return Ok(Some((
+            hash.into(),
+            None,
+            String::new(),
+            Some(ended_reason.unwrap_or_default()),
+        )));
     }
     let idle = state.config().session.idle_secs;
     let reason = if now > expires {
@@ -142,21 +164,35 @@ async fn lookup(
     drop(conn);
     if let Some(reason) = reason {
         end_where(state, "id_hash = $2", hash, reason).await?;
-        return Ok(Some((hash.into(), None, String::new(), Some(reason.into()))));
+        return Ok(Some((
+            hash.into(),
+            None,
+            String::new(),
+            Some(reason.into()),
+        )));
     }
     // Touch at most every 15 s so a page with many requests writes once.
     if now - last_seen >= 15 {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2 AND ended_at IS NULL")
-            .bind(now)
-            .bind(hash)
-            .execute(state.db().pool())
-            .await?;
+        sqlx::query(
+            "UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2 AND ended_at IS NULL",
+        )
+        .bind(now)
+        .bind(hash)
+        .execute(state.db().pool())
+        .await?;
     }
     Ok(Some((hash.into(), account.map(AccountId), csrf, None)))
 }
 
-async fn end_where(state: &AppState, cond: &str, arg: &str, reason: &str) -> Result<u64, sqlx::Error> {
-    let sql = format!("UPDATE sessions SET ended_at = $1, ended_reason = $3 WHERE ended_at IS NULL AND {cond}");
+async fn end_where(
+    state: &AppState,
+    cond: &str,
+    arg: &str,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
+    let sql = format!(
+        "UPDATE sessions SET ended_at = $1, ended_reason = $3 WHERE ended_at IS NULL AND {cond}"
+    );
     Ok(sqlx::query(&sql)
         .bind(state.clock().unix())
         .bind(arg)
@@ -178,7 +214,11 @@ pub async fn create(
     let tok = token::new_token();
     let csrf = token::new_token();
     let now = state.clock().unix();
-    let lifetime = if account.is_some() { state.config().session.absolute_secs } else { 3600 };
+    let lifetime = if account.is_some() {
+        state.config().session.absolute_secs
+    } else {
+        3600
+    };
     sqlx::query(
         "INSERT INTO sessions (id_hash, account_id, csrf, created_at, last_seen_at, expires_at, source_ip, user_agent)
          VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
@@ -196,7 +236,12 @@ pub async fn create(
 }
 
 /// Ends one session by its digest.
-pub async fn end(conn: &mut crate::db::Conn, now: i64, id_hash: &str, reason: &str) -> Result<u64, sqlx::Error> {
+pub async fn end(
+    conn: &mut crate::db::Conn,
+    now: i64,
+    id_hash: &str,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query("UPDATE sessions SET ended_at = $1, ended_reason = $2 WHERE id_hash = $3 AND ended_at IS NULL")
         .bind(now)
         .bind(reason)
@@ -225,7 +270,9 @@ pub async fn end_all_for_account(
 /// Loads the actor behind a session, or `None` when nobody is logged in or
 /// the account may no longer log in (disabled, retired: K17.3).
 pub async fn load_actor(state: &AppState, ctx: &SessionCtx) -> Result<Option<Actor>, AppError> {
-    let (Some(account), Some(hash)) = (ctx.account_id, ctx.id_hash.as_ref()) else { return Ok(None) };
+    let (Some(account), Some(hash)) = (ctx.account_id, ctx.id_hash.as_ref()) else {
+        return Ok(None);
+    };
     let today = crate::clock::date_str(state.clock().today());
     let now = state.clock().unix();
     let mut conn = state.db().pool().acquire().await?;
@@ -279,7 +326,11 @@ pub async fn load_actor(state: &AppState, ctx: &SessionCtx) -> Result<Option<Act
     }
     // Every member of staff, and a shared account, acts as 職員等 in its unit.
     if let Some(unit) = org_unit.or(shared_unit) {
-        roles.push(HeldRole { role: Role::Staff, org_unit: Some(OrgUnitId(unit)), system: None });
+        roles.push(HeldRole {
+            role: Role::Staff,
+            org_unit: Some(OrgUnitId(unit)),
+            system: None,
+        });
     }
     let max_age_days = crate::settings::password_max_age_days(&mut conn).await?;
     let expired = max_age_days > 0 && changed_at.is_some_and(|c| now - c > max_age_days * 86_400);
@@ -295,10 +346,15 @@ pub async fn load_actor(state: &AppState, ctx: &SessionCtx) -> Result<Option<Act
 
 /// Records a refused request (K16.2.1: access records include refusals).
 pub async fn record_denied(state: &AppState, actor: &Actor, action: Action, path: &str) {
-    let rec = Record::new(actor.who(), "access.denied", format!("route:{path}"), "K12.1.2")
-        .outcome(Outcome::Denied)
-        .from_ip(actor.ip())
-        .detail(serde_json::json!({ "needed": action.code() }));
+    let rec = Record::new(
+        actor.who(),
+        "access.denied",
+        format!("route:{path}"),
+        "K12.1.2",
+    )
+    .outcome(Outcome::Denied)
+    .from_ip(actor.ip())
+    .detail(serde_json::json!({ "needed": action.code() }));
     let result = async {
         let mut tx = state.db().begin().await?;
         records::append(&mut tx, state.clock().unix_micros(), &rec).await?;

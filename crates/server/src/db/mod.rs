@@ -46,7 +46,9 @@ impl Db {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Engine::Postgres
         } else {
-            return Err(DbError::UnsupportedUrl(url.split('@').next_back().unwrap_or("").into()));
+            return Err(DbError::UnsupportedUrl(
+                url.split('@').next_back().unwrap_or("").into(),
+            ));
         };
         let options = AnyConnectOptions::from_str(url)?;
         let pool = match engine {

@@ -3,7 +3,9 @@
 use super::service::{self, AccountAction, SharedAccountInput};
 use super::store;
 use crate::app::{AppState, Routes};
-use crate::auth::perm::{ForceChangeAll, ManageAccounts, ManageSharedAccounts, ManageSettings, UseOwnAccount};
+use crate::auth::perm::{
+    ForceChangeAll, ManageAccounts, ManageSettings, ManageSharedAccounts, UseOwnAccount,
+};
 use crate::auth::{session, PendingActor, Require, SessionCtx};
 use crate::ids::{AccountId, OrgUnitId};
 use crate::web::error::{ApiError, AppError};
@@ -49,17 +51,35 @@ pub struct LoginOutput {
 #[utoipa::path(post, path = "/api/v1/session", tag = "identity", request_body = LoginInput,
     responses((status = 200, body = LoginOutput), (status = 409, description = "login failed", body = crate::web::error::Problem),
               (status = 429, description = "too many failures from this address", body = crate::web::error::Problem)))]
-pub async fn login(State(state): State<AppState>, ctx: SessionCtx, ApiJson(input): ApiJson<LoginInput>) -> Result<Response, ApiError> {
+pub async fn login(
+    State(state): State<AppState>,
+    ctx: SessionCtx,
+    ApiJson(input): ApiJson<LoginInput>,
+) -> Result<Response, ApiError> {
     let ok = service::login(&state, &ctx, &input.login, &input.password).await?;
-    let body = LoginOutput { account_id: ok.account_id, must_change_password: ok.must_change };
-    Ok(([(header::SET_COOKIE, session::set_cookie(&state, &ok.token))], Json(body)).into_response())
+    let body = LoginOutput {
+        account_id: ok.account_id,
+        must_change_password: ok.must_change,
+    };
+    Ok((
+        [(header::SET_COOKIE, session::set_cookie(&state, &ok.token))],
+        Json(body),
+    )
+        .into_response())
 }
 
 /// End the current session.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "identity", responses((status = 204)))]
-pub async fn logout(State(state): State<AppState>, PendingActor(actor): PendingActor) -> Result<Response, ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    PendingActor(actor): PendingActor,
+) -> Result<Response, ApiError> {
     service::logout(&state, &actor).await?;
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, session::clear_cookie(&state))]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, session::clear_cookie(&state))],
+    )
+        .into_response())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -84,7 +104,10 @@ pub struct HeldRoleView {
 
 /// My account, roles and reporting chain.
 #[utoipa::path(get, path = "/api/v1/me", tag = "identity", responses((status = 200, body = MeOutput)))]
-pub async fn me(State(state): State<AppState>, PendingActor(actor): PendingActor) -> Result<Json<MeOutput>, ApiError> {
+pub async fn me(
+    State(state): State<AppState>,
+    PendingActor(actor): PendingActor,
+) -> Result<Json<MeOutput>, ApiError> {
     Ok(Json(me_data(&state, &actor).await?))
 }
 
@@ -105,7 +128,11 @@ pub async fn me_data(state: &AppState, actor: &crate::auth::Actor) -> Result<MeO
         roles: actor
             .roles
             .iter()
-            .map(|h| HeldRoleView { role: h.role.code().into(), org_unit_id: h.org_unit, system_id: h.system })
+            .map(|h| HeldRoleView {
+                role: h.role.code().into(),
+                org_unit_id: h.org_unit,
+                system_id: h.system,
+            })
             .collect(),
         must_change_password: actor.must_change,
         password_expires_in_days: service::days_to_expiry(state, actor.account_id).await?,
@@ -123,33 +150,64 @@ pub struct PasswordInput {
 /// Change my password (K11.1.2, K11.1.5, K17.4). Allowed while a change is due.
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "identity", request_body = PasswordInput,
     responses((status = 204), (status = 422, description = "a rule is broken; each error names the field and clause", body = crate::web::error::Problem)))]
-pub async fn change_password(State(state): State<AppState>, PendingActor(actor): PendingActor, ApiJson(input): ApiJson<PasswordInput>) -> Result<StatusCode, ApiError> {
-    service::change_own_password(&state, &actor, &input.current_password, &input.new_password).await?;
+pub async fn change_password(
+    State(state): State<AppState>,
+    PendingActor(actor): PendingActor,
+    ApiJson(input): ApiJson<PasswordInput>,
+) -> Result<StatusCode, ApiError> {
+    service::change_own_password(&state, &actor, &input.current_password, &input.new_password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// My live sessions.
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "identity", responses((status = 200, body = Vec<store::SessionView>)))]
-pub async fn my_sessions(State(state): State<AppState>, req: Require<UseOwnAccount>) -> Result<Json<Vec<store::SessionView>>, ApiError> {
+pub async fn my_sessions(
+    State(state): State<AppState>,
+    req: Require<UseOwnAccount>,
+) -> Result<Json<Vec<store::SessionView>>, ApiError> {
     let mut conn = state.db().pool().acquire().await?;
-    Ok(Json(store::live_sessions(&mut conn, req.actor.account_id, req.actor.session.id_hash.as_deref()).await?))
+    Ok(Json(
+        store::live_sessions(
+            &mut conn,
+            req.actor.account_id,
+            req.actor.session.id_hash.as_deref(),
+        )
+        .await?,
+    ))
 }
 
 /// End one of my sessions.
 #[utoipa::path(delete, path = "/api/v1/me/sessions/{id}", tag = "identity", params(("id" = String, Path, description = "session id from the list")),
     responses((status = 204), (status = 404, body = crate::web::error::Problem)))]
-pub async fn end_my_session(State(state): State<AppState>, req: Require<UseOwnAccount>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn end_my_session(
+    State(state): State<AppState>,
+    req: Require<UseOwnAccount>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     end_own_session(&state, &req.actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn end_own_session(state: &AppState, actor: &crate::auth::Actor, id: &str) -> Result<(), AppError> {
+pub async fn end_own_session(
+    state: &AppState,
+    actor: &crate::auth::Actor,
+    id: &str,
+) -> Result<(), AppError> {
     let mut tx = state.db().begin().await?;
-    let n = store::end_session_by_prefix(&mut tx, actor.account_id, id, state.clock().unix()).await?;
+    let n =
+        store::end_session_by_prefix(&mut tx, actor.account_id, id, state.clock().unix()).await?;
     if n == 0 {
         return Err(AppError::NotFound("session"));
     }
-    let rec = crate::records::Record::new(actor.who(), "session.end", actor.account_id.record_ref(), "K12.1.5").from_ip(actor.ip()).detail(serde_json::json!({ "session": id }));
+    let rec = crate::records::Record::new(
+        actor.who(),
+        "session.end",
+        actor.account_id.record_ref(),
+        "K12.1.5",
+    )
+    .from_ip(actor.ip())
+    .detail(serde_json::json!({ "session": id }));
     crate::records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     Ok(())
@@ -164,7 +222,12 @@ pub struct AccountActionInput {
 /// Lock, unlock, force a password change, or end all sessions of an account.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/actions", tag = "accounts", request_body = AccountActionInput,
     params(("id" = i64, Path)), responses((status = 204), (status = 403, body = crate::web::error::Problem), (status = 404, body = crate::web::error::Problem)))]
-pub async fn administer(State(state): State<AppState>, req: Require<ManageAccounts>, Path(id): Path<i64>, ApiJson(input): ApiJson<AccountActionInput>) -> Result<StatusCode, ApiError> {
+pub async fn administer(
+    State(state): State<AppState>,
+    req: Require<ManageAccounts>,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<AccountActionInput>,
+) -> Result<StatusCode, ApiError> {
     service::administer(&state, &req.actor, &req.scope, AccountId(id), input.action).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -178,12 +241,23 @@ pub struct OneTimePassword {
 /// Issue a one-time password for an account in my scope.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/reset-password", tag = "accounts", params(("id" = i64, Path)),
     responses((status = 200, body = OneTimePassword), (status = 403, body = crate::web::error::Problem)))]
-pub async fn reset_password(State(state): State<AppState>, req: Require<ManageAccounts>, Path(id): Path<i64>) -> Result<Json<OneTimePassword>, ApiError> {
+pub async fn reset_password(
+    State(state): State<AppState>,
+    req: Require<ManageAccounts>,
+    Path(id): Path<i64>,
+) -> Result<Json<OneTimePassword>, ApiError> {
     let otp = reset_in_scope(&state, &req.actor, &req.scope, AccountId(id)).await?;
-    Ok(Json(OneTimePassword { one_time_password: otp }))
+    Ok(Json(OneTimePassword {
+        one_time_password: otp,
+    }))
 }
 
-pub async fn reset_in_scope(state: &AppState, actor: &crate::auth::Actor, scope: &crate::auth::ActorScope, id: AccountId) -> Result<String, AppError> {
+pub async fn reset_in_scope(
+    state: &AppState,
+    actor: &crate::auth::Actor,
+    scope: &crate::auth::ActorScope,
+    id: AccountId,
+) -> Result<String, AppError> {
     {
         let mut conn = state.db().pool().acquire().await?;
         let (_, unit) = service::account_unit(&mut conn, id).await?;
@@ -209,11 +283,22 @@ pub struct CountOutput {
 /// Force a password change for a unit or the whole ward after a suspected compromise (K11.1.5).
 #[utoipa::path(post, path = "/api/v1/accounts/force-password-change", tag = "accounts", request_body = ForceChangeInput,
     responses((status = 200, body = CountOutput), (status = 403, body = crate::web::error::Problem)))]
-pub async fn force_change_many(State(state): State<AppState>, req: Require<ForceChangeAll>, ApiJson(input): ApiJson<ForceChangeInput>) -> Result<Json<CountOutput>, ApiError> {
+pub async fn force_change_many(
+    State(state): State<AppState>,
+    req: Require<ForceChangeAll>,
+    ApiJson(input): ApiJson<ForceChangeInput>,
+) -> Result<Json<CountOutput>, ApiError> {
     if input.reason.trim().is_empty() {
         return Err(AppError::invalid("reason", "field.required", &[]).into());
     }
-    let n = service::force_change_many(&state, &req.actor, &req.scope, input.org_unit_id, &input.reason).await?;
+    let n = service::force_change_many(
+        &state,
+        &req.actor,
+        &req.scope,
+        input.org_unit_id,
+        &input.reason,
+    )
+    .await?;
     Ok(Json(CountOutput { accounts: n }))
 }
 
@@ -225,7 +310,11 @@ pub struct CreatedAccount {
 /// Create a shared account with a justification and owner (K17.2).
 #[utoipa::path(post, path = "/api/v1/accounts/shared", tag = "accounts", request_body = SharedAccountInput,
     responses((status = 201, body = CreatedAccount), (status = 422, body = crate::web::error::Problem)))]
-pub async fn create_shared(State(state): State<AppState>, req: Require<ManageSharedAccounts>, ApiJson(input): ApiJson<SharedAccountInput>) -> Result<(StatusCode, Json<CreatedAccount>), ApiError> {
+pub async fn create_shared(
+    State(state): State<AppState>,
+    req: Require<ManageSharedAccounts>,
+    ApiJson(input): ApiJson<SharedAccountInput>,
+) -> Result<(StatusCode, Json<CreatedAccount>), ApiError> {
     let id = service::create_shared(&state, &req.actor, &req.scope, input).await?;
     Ok((StatusCode::CREATED, Json(CreatedAccount { account_id: id })))
 }
@@ -241,10 +330,23 @@ pub struct SettingView {
 
 /// The ward's settings (password validity period, warning, history).
 #[utoipa::path(get, path = "/api/v1/settings", tag = "settings", responses((status = 200, body = Vec<SettingView>)))]
-pub async fn get_settings(State(state): State<AppState>, _req: Require<ManageSettings>) -> Result<Json<Vec<SettingView>>, ApiError> {
+pub async fn get_settings(
+    State(state): State<AppState>,
+    _req: Require<ManageSettings>,
+) -> Result<Json<Vec<SettingView>>, ApiError> {
     let mut conn = state.db().pool().acquire().await?;
     let all = crate::settings::all(&mut conn).await?;
-    Ok(Json(all.into_iter().map(|(d, v)| SettingView { key: d.key.into(), value: v, min: d.min, max: d.max, clause: d.clause.into() }).collect()))
+    Ok(Json(
+        all.into_iter()
+            .map(|(d, v)| SettingView {
+                key: d.key.into(),
+                value: v,
+                min: d.min,
+                max: d.max,
+                clause: d.clause.into(),
+            })
+            .collect(),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -257,22 +359,48 @@ pub struct SettingInput {
 /// Change one setting (K17.4). Each change is a record.
 #[utoipa::path(put, path = "/api/v1/settings", tag = "settings", request_body = SettingInput,
     responses((status = 204), (status = 422, body = crate::web::error::Problem)))]
-pub async fn put_settings(State(state): State<AppState>, req: Require<ManageSettings>, ApiJson(input): ApiJson<SettingInput>) -> Result<StatusCode, ApiError> {
+pub async fn put_settings(
+    State(state): State<AppState>,
+    req: Require<ManageSettings>,
+    ApiJson(input): ApiJson<SettingInput>,
+) -> Result<StatusCode, ApiError> {
     change_setting(&state, &req.actor, &input.key, input.value).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn change_setting(state: &AppState, actor: &crate::auth::Actor, key: &str, value: i64) -> Result<(), AppError> {
-    let def = crate::settings::def(key).ok_or_else(|| AppError::invalid("key", "settings.unknown_key", &[]))?;
+pub async fn change_setting(
+    state: &AppState,
+    actor: &crate::auth::Actor,
+    key: &str,
+    value: i64,
+) -> Result<(), AppError> {
+    let def = crate::settings::def(key)
+        .ok_or_else(|| AppError::invalid("key", "settings.unknown_key", &[]))?;
     if value < def.min || value > def.max {
-        return Err(AppError::invalid("value", "field.out_of_range", &[("min", def.min.to_string()), ("max", def.max.to_string())]));
+        return Err(AppError::invalid(
+            "value",
+            "field.out_of_range",
+            &[("min", def.min.to_string()), ("max", def.max.to_string())],
+        ));
     }
     let mut tx = state.db().begin().await?;
     let before = crate::settings::get(&mut tx, key).await?;
-    crate::settings::put(&mut tx, key, value, actor.person_id.map(|p| p.0), state.clock().unix()).await?;
-    let rec = crate::records::Record::new(actor.who(), "settings.change", format!("setting:{key}"), def.clause)
-        .from_ip(actor.ip())
-        .detail(serde_json::json!({ "before": before, "after": value }));
+    crate::settings::put(
+        &mut tx,
+        key,
+        value,
+        actor.person_id.map(|p| p.0),
+        state.clock().unix(),
+    )
+    .await?;
+    let rec = crate::records::Record::new(
+        actor.who(),
+        "settings.change",
+        format!("setting:{key}"),
+        def.clause,
+    )
+    .from_ip(actor.ip())
+    .detail(serde_json::json!({ "before": before, "after": value }));
     crate::records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     Ok(())

@@ -34,16 +34,27 @@ async fn login_page(State(state): State<AppState>, ctx: SessionCtx) -> Result<Re
     render_login(&state, &ctx, "", &[], notice).await
 }
 
-async fn render_login(state: &AppState, ctx: &SessionCtx, login: &str, errors: &[FieldError], notice: Option<String>) -> Result<Response, PageError> {
-    let (csrf, cookie) = if ctx.id_hash.is_some() && ctx.account_id.is_none() && !ctx.csrf.is_empty() {
-        (ctx.csrf.clone(), None)
-    } else {
-        let mut tx = state.db().begin().await?;
-        let (tok, csrf) = session::create(&mut tx, state, None, ctx).await?;
-        tx.commit().await?;
-        (csrf, Some(session::set_cookie(state, &tok)))
-    };
-    let html = render("login.html", &Chrome::anonymous(&csrf), json!({ "login": login, "errors": errors, "notice": notice }))?;
+async fn render_login(
+    state: &AppState,
+    ctx: &SessionCtx,
+    login: &str,
+    errors: &[FieldError],
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    let (csrf, cookie) =
+        if ctx.id_hash.is_some() && ctx.account_id.is_none() && !ctx.csrf.is_empty() {
+            (ctx.csrf.clone(), None)
+        } else {
+            let mut tx = state.db().begin().await?;
+            let (tok, csrf) = session::create(&mut tx, state, None, ctx).await?;
+            tx.commit().await?;
+            (csrf, Some(session::set_cookie(state, &tok)))
+        };
+    let html = render(
+        "login.html",
+        &Chrome::anonymous(&csrf),
+        json!({ "login": login, "errors": errors, "notice": notice }),
+    )?;
     Ok(match cookie {
         Some(c) => ([(header::SET_COOKIE, c)], html).into_response(),
         None => html.into_response(),
@@ -58,11 +69,19 @@ struct LoginForm {
     password: String,
 }
 
-async fn login_submit(State(state): State<AppState>, ctx: SessionCtx, CsrfForm(form): CsrfForm<LoginForm>) -> Result<Response, PageError> {
+async fn login_submit(
+    State(state): State<AppState>,
+    ctx: SessionCtx,
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> Result<Response, PageError> {
     match service::login(&state, &ctx, &form.login, &form.password).await {
         Ok(ok) => {
             let to = if ok.must_change { "/password" } else { "/" };
-            Ok(([(header::SET_COOKIE, session::set_cookie(&state, &ok.token))], Redirect::to(to)).into_response())
+            Ok((
+                [(header::SET_COOKIE, session::set_cookie(&state, &ok.token))],
+                Redirect::to(to),
+            )
+                .into_response())
         }
         Err(AppError::Conflict(_)) => {
             let e = FieldError::new("login", "login.failed", &[]);
@@ -79,16 +98,32 @@ async fn login_submit(State(state): State<AppState>, ctx: SessionCtx, CsrfForm(f
 #[derive(Deserialize)]
 struct Empty {}
 
-async fn logout(State(state): State<AppState>, PendingActor(actor): PendingActor, CsrfForm(_): CsrfForm<Empty>) -> Result<Response, PageError> {
+async fn logout(
+    State(state): State<AppState>,
+    PendingActor(actor): PendingActor,
+    CsrfForm(_): CsrfForm<Empty>,
+) -> Result<Response, PageError> {
     service::logout(&state, &actor).await?;
-    Ok(([(header::SET_COOKIE, session::clear_cookie(&state))], Redirect::to("/login")).into_response())
+    Ok((
+        [(header::SET_COOKIE, session::clear_cookie(&state))],
+        Redirect::to("/login"),
+    )
+        .into_response())
 }
 
-async fn password_page(State(state): State<AppState>, PendingActor(actor): PendingActor) -> Result<Response, PageError> {
+async fn password_page(
+    State(state): State<AppState>,
+    PendingActor(actor): PendingActor,
+) -> Result<Response, PageError> {
     render_password(&state, &actor, &[], false).await
 }
 
-async fn render_password(state: &AppState, actor: &crate::auth::Actor, errors: &[FieldError], done: bool) -> Result<Response, PageError> {
+async fn render_password(
+    state: &AppState,
+    actor: &crate::auth::Actor,
+    errors: &[FieldError],
+    done: bool,
+) -> Result<Response, PageError> {
     let reason = {
         let mut conn = state.db().pool().acquire().await?;
         super::store::must_change_reason(&mut conn, actor.account_id).await?
@@ -113,12 +148,18 @@ struct PasswordForm {
     confirm_password: String,
 }
 
-async fn password_submit(State(state): State<AppState>, PendingActor(actor): PendingActor, CsrfForm(form): CsrfForm<PasswordForm>) -> Result<Response, PageError> {
+async fn password_submit(
+    State(state): State<AppState>,
+    PendingActor(actor): PendingActor,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<Response, PageError> {
     if form.new_password != form.confirm_password {
         let e = FieldError::new("confirm_password", "password.confirm_mismatch", &[]);
         return render_password(&state, &actor, &[e], false).await;
     }
-    match service::change_own_password(&state, &actor, &form.current_password, &form.new_password).await {
+    match service::change_own_password(&state, &actor, &form.current_password, &form.new_password)
+        .await
+    {
         Ok(()) => {
             let mut actor = actor;
             actor.must_change = false;
@@ -129,11 +170,19 @@ async fn password_submit(State(state): State<AppState>, PendingActor(actor): Pen
     }
 }
 
-async fn me_page(State(state): State<AppState>, req: Require<UseOwnAccount>) -> Result<Response, PageError> {
+async fn me_page(
+    State(state): State<AppState>,
+    req: Require<UseOwnAccount>,
+) -> Result<Response, PageError> {
     let me = crate::identity::api::me_data(&state, &req.actor).await?;
     let sessions = {
         let mut conn = state.db().pool().acquire().await?;
-        super::store::live_sessions(&mut conn, req.actor.account_id, req.actor.session.id_hash.as_deref()).await?
+        super::store::live_sessions(
+            &mut conn,
+            req.actor.account_id,
+            req.actor.session.id_hash.as_deref(),
+        )
+        .await?
     };
     let warn_days = {
         let mut conn = state.db().pool().acquire().await?;
@@ -151,7 +200,11 @@ struct EndSessionForm {
     id: String,
 }
 
-async fn end_session(State(state): State<AppState>, req: Require<UseOwnAccount>, CsrfForm(form): CsrfForm<EndSessionForm>) -> Result<Response, PageError> {
+async fn end_session(
+    State(state): State<AppState>,
+    req: Require<UseOwnAccount>,
+    CsrfForm(form): CsrfForm<EndSessionForm>,
+) -> Result<Response, PageError> {
     crate::identity::api::end_own_session(&state, &req.actor, &form.id).await?;
     Ok(Redirect::to("/me").into_response())
 }

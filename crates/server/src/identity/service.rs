@@ -60,32 +60,56 @@ fn refuse(e: LoginRefusal) -> AppError {
 
 /// Checks a login id and password and starts a session. Failures count per
 /// account and per source address, with locks that double in length.
-pub async fn login(state: &AppState, ctx: &SessionCtx, login: &str, password: &str) -> Result<LoginSuccess, AppError> {
+pub async fn login(
+    state: &AppState,
+    ctx: &SessionCtx,
+    login: &str,
+    password: &str,
+) -> Result<LoginSuccess, AppError> {
     let cfg = &state.config().lockout;
     let now = state.clock().unix();
     let today = date_str(state.clock().today());
-    let source = if ctx.source_ip.is_empty() { "unknown".to_string() } else { ctx.source_ip.clone() };
+    let source = if ctx.source_ip.is_empty() {
+        "unknown".to_string()
+    } else {
+        ctx.source_ip.clone()
+    };
     let login = login.trim();
     let (account, source_state) = {
         let mut conn = state.db().pool().acquire().await?;
-        let a = if login.is_empty() || login.len() > 64 { None } else { store::by_login(&mut conn, login).await? };
+        let a = if login.is_empty() || login.len() > 64 {
+            None
+        } else {
+            store::by_login(&mut conn, login).await?
+        };
         (a, store::source_state(&mut conn, &source).await?)
     };
     let refusal = |reason: LoginRefusal, account: Option<&AccountRow>| {
         Record::new(
-            account.map(|a| Who::Account(a.id)).unwrap_or(Who::Anonymous),
+            account
+                .map(|a| Who::Account(a.id))
+                .unwrap_or(Who::Anonymous),
             "auth.login",
-            account.map(|a| a.id.record_ref()).unwrap_or_else(|| "account:unknown".into()),
+            account
+                .map(|a| a.id.record_ref())
+                .unwrap_or_else(|| "account:unknown".into()),
             "K17.1",
         )
         .outcome(Outcome::Failure)
         .from_ip(&source)
-        .detail(json!({ "reason": reason.code(), "login": login.chars().take(64).collect::<String>() }))
+        .detail(
+            json!({ "reason": reason.code(), "login": login.chars().take(64).collect::<String>() }),
+        )
     };
     if let Some((_, Some(until), _)) = source_state {
         if until > now {
             let mut tx = state.db().begin().await?;
-            records::append(&mut tx, state.clock().unix_micros(), &refusal(LoginRefusal::SourceThrottled, account.as_ref())).await?;
+            records::append(
+                &mut tx,
+                state.clock().unix_micros(),
+                &refusal(LoginRefusal::SourceThrottled, account.as_ref()),
+            )
+            .await?;
             tx.commit().await?;
             return Err(refuse(LoginRefusal::SourceThrottled));
         }
@@ -109,7 +133,10 @@ pub async fn login(state: &AppState, ctx: &SessionCtx, login: &str, password: &s
                 }
             };
             let gone = a.disabled
-                || matches!(a.person_status.as_deref(), Some("retired") | Some("pending"))
+                || matches!(
+                    a.person_status.as_deref(),
+                    Some("retired") | Some("pending")
+                )
                 || a.left_on.as_deref().is_some_and(|d| d <= today.as_str());
             match (ok, gone) {
                 (false, _) => Err(LoginRefusal::BadCredentials),
@@ -124,14 +151,23 @@ pub async fn login(state: &AppState, ctx: &SessionCtx, login: &str, password: &s
         Err(reason) => {
             if let (Some(a), LoginRefusal::BadCredentials) = (&account, reason) {
                 let failures = a.failed_logins + 1;
-                let lock = backoff(failures, cfg.account_threshold, cfg.base_secs, cfg.max_secs).map(|d| now + d);
+                let lock = backoff(failures, cfg.account_threshold, cfg.base_secs, cfg.max_secs)
+                    .map(|d| now + d);
                 store::record_failure(&mut tx, a.id, failures, lock).await?;
             }
-            let prev = source_state.map(|s| if now - s.2 > cfg.max_secs { 0 } else { s.0 }).unwrap_or(0);
+            let prev = source_state
+                .map(|s| if now - s.2 > cfg.max_secs { 0 } else { s.0 })
+                .unwrap_or(0);
             let failures = prev + 1;
-            let lock = backoff(failures, cfg.source_threshold, cfg.base_secs, cfg.max_secs).map(|d| now + d);
+            let lock = backoff(failures, cfg.source_threshold, cfg.base_secs, cfg.max_secs)
+                .map(|d| now + d);
             store::put_source_state(&mut tx, &source, failures, lock, now).await?;
-            records::append(&mut tx, state.clock().unix_micros(), &refusal(reason, account.as_ref())).await?;
+            records::append(
+                &mut tx,
+                state.clock().unix_micros(),
+                &refusal(reason, account.as_ref()),
+            )
+            .await?;
             tx.commit().await?;
             Err(refuse(reason))
         }
@@ -143,10 +179,15 @@ pub async fn login(state: &AppState, ctx: &SessionCtx, login: &str, password: &s
                 session::end(&mut tx, now, old, "replaced_by_login").await?;
             }
             let (token, _) = session::create(&mut tx, state, Some(a.id), ctx).await?;
-            let rec = Record::new(Who::Account(a.id), "auth.login", a.id.record_ref(), "K17.1").from_ip(&source);
+            let rec = Record::new(Who::Account(a.id), "auth.login", a.id.record_ref(), "K17.1")
+                .from_ip(&source);
             records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
             tx.commit().await?;
-            Ok(LoginSuccess { token, account_id: a.id, must_change: a.must_change || a.password_hash.is_none() })
+            Ok(LoginSuccess {
+                token,
+                account_id: a.id,
+                must_change: a.must_change || a.password_hash.is_none(),
+            })
         }
     }
 }
@@ -156,7 +197,13 @@ pub async fn logout(state: &AppState, actor: &Actor) -> Result<(), AppError> {
     if let Some(h) = &actor.session.id_hash {
         session::end(&mut tx, state.clock().unix(), h, "logout").await?;
     }
-    let rec = Record::new(actor.who(), "auth.logout", actor.account_id.record_ref(), "K12.1.4").from_ip(actor.ip());
+    let rec = Record::new(
+        actor.who(),
+        "auth.logout",
+        actor.account_id.record_ref(),
+        "K12.1.4",
+    )
+    .from_ip(actor.ip());
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     Ok(())
@@ -214,22 +261,43 @@ async fn set_new_password(
     let secrets = match account.person_id {
         Some(pid) => {
             let mut conn = state.db().pool().acquire().await?;
-            crate::people::store::secrets(&mut conn, pid).await?.unwrap_or_default()
+            crate::people::store::secrets(&mut conn, pid)
+                .await?
+                .unwrap_or_default()
         }
         None => PersonSecrets::default(),
     };
-    if let Err(v) = password::check_password(&state.config().password, new_password, &facts(&account.login, &secrets)) {
+    if let Err(v) = password::check_password(
+        &state.config().password,
+        new_password,
+        &facts(&account.login, &secrets),
+    ) {
         return Err(AppError::Invalid(violations_to_errors("new_password", v)));
     }
     let (history_n, candidates) = {
         let mut conn = state.db().pool().acquire().await?;
         let n = crate::settings::get(&mut conn, "password.history").await?;
-        let fp = i64::from(password::fingerprint_bits(state.fingerprint_key(), &normalized, password::DEFAULT_FINGERPRINT_BITS));
-        (store::recent_hashes(&mut conn, account.id, n.max(1)).await?, (fp, store::fingerprint_candidates(&mut conn, fp, account.id).await?))
+        let fp = i64::from(password::fingerprint_bits(
+            state.fingerprint_key(),
+            &normalized,
+            password::DEFAULT_FINGERPRINT_BITS,
+        ));
+        (
+            store::recent_hashes(&mut conn, account.id, n.max(1)).await?,
+            (
+                fp,
+                store::fingerprint_candidates(&mut conn, fp, account.id).await?,
+            ),
+        )
     };
     for old in &history_n {
         if state.hasher().verify(&normalized, old).await {
-            return Err(AppError::Invalid(vec![FieldError::new("new_password", "password.reused", &[]).with_clause("K11.1.5")]));
+            return Err(AppError::Invalid(vec![FieldError::new(
+                "new_password",
+                "password.reused",
+                &[],
+            )
+            .with_clause("K11.1.5")]));
         }
     }
     let (fp, others) = candidates;
@@ -244,17 +312,39 @@ async fn set_new_password(
                 .outcome(Outcome::Failure)
                 .from_ip(ip)
                 .detail(json!({ "reason": "not_unique" }));
-            let r2 = Record::new(Who::Scheduler, "password.force_change", other.record_ref(), "K11.1.2")
-                .detail(json!({ "reason": "password_shared", "with": account.id }));
+            let r2 = Record::new(
+                Who::Scheduler,
+                "password.force_change",
+                other.record_ref(),
+                "K11.1.2",
+            )
+            .detail(json!({ "reason": "password_shared", "with": account.id }));
             records::append(&mut tx, now_us, &r1).await?;
             records::append(&mut tx, now_us, &r2).await?;
             tx.commit().await?;
-            return Err(AppError::Invalid(vec![FieldError::new("new_password", "password.not_unique", &[]).with_clause("K11.1.2")]));
+            return Err(AppError::Invalid(vec![FieldError::new(
+                "new_password",
+                "password.not_unique",
+                &[],
+            )
+            .with_clause("K11.1.2")]));
         }
     }
-    let hash = state.hasher().hash(&normalized).await.map_err(|e| AppError::Internal(e.to_string()))?;
+    let hash = state
+        .hasher()
+        .hash(&normalized)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     let mut tx = state.db().begin().await?;
-    store::set_password(&mut tx, account.id, &hash, fp, state.clock().unix(), must_change_after).await?;
+    store::set_password(
+        &mut tx,
+        account.id,
+        &hash,
+        fp,
+        state.clock().unix(),
+        must_change_after,
+    )
+    .await?;
     let rec = Record::new(who, action, account.id.record_ref(), "K17.4").from_ip(ip);
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
@@ -263,29 +353,63 @@ async fn set_new_password(
 
 /// The account holder changes their own password; the current one is
 /// required. Other sessions of the account end.
-pub async fn change_own_password(state: &AppState, actor: &Actor, current: &str, new_password: &str) -> Result<(), AppError> {
+pub async fn change_own_password(
+    state: &AppState,
+    actor: &Actor,
+    current: &str,
+    new_password: &str,
+) -> Result<(), AppError> {
     let account = {
         let mut conn = state.db().pool().acquire().await?;
-        store::by_id(&mut conn, actor.account_id).await?.ok_or(AppError::NotFound("account"))?
+        store::by_id(&mut conn, actor.account_id)
+            .await?
+            .ok_or(AppError::NotFound("account"))?
     };
     let ok = match &account.password_hash {
-        Some(h) => state.hasher().verify(&password::normalize_password(current), h).await,
+        Some(h) => {
+            state
+                .hasher()
+                .verify(&password::normalize_password(current), h)
+                .await
+        }
         None => false,
     };
     if !ok {
         let mut tx = state.db().begin().await?;
-        let rec = Record::new(actor.who(), "password.change", account.id.record_ref(), "K11.1.1")
-            .outcome(Outcome::Failure)
-            .from_ip(actor.ip())
-            .detail(json!({ "reason": "wrong_current_password" }));
+        let rec = Record::new(
+            actor.who(),
+            "password.change",
+            account.id.record_ref(),
+            "K11.1.1",
+        )
+        .outcome(Outcome::Failure)
+        .from_ip(actor.ip())
+        .detail(json!({ "reason": "wrong_current_password" }));
         records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
         tx.commit().await?;
-        return Err(AppError::invalid("current_password", "password.wrong_current", &[]));
+        return Err(AppError::invalid(
+            "current_password",
+            "password.wrong_current",
+            &[],
+        ));
     }
     if current == new_password {
-        return Err(AppError::invalid("new_password", "password.same_as_current", &[]));
+        return Err(AppError::invalid(
+            "new_password",
+            "password.same_as_current",
+            &[],
+        ));
     }
-    set_new_password(state, &account, new_password, false, actor.who(), actor.ip(), "password.change").await?;
+    set_new_password(
+        state,
+        &account,
+        new_password,
+        false,
+        actor.who(),
+        actor.ip(),
+        "password.change",
+    )
+    .await?;
     // End the account's other sessions: whoever else was logged in with the
     // old password is out.
     let mut tx = state.db().begin().await?;
@@ -305,16 +429,31 @@ pub async fn change_own_password(state: &AppState, actor: &Actor, current: &str,
 pub fn one_time_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;
-    let chars: String = (0..16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
-    format!("{}-{}-{}-{}", &chars[0..4], &chars[4..8], &chars[8..12], &chars[12..16])
+    let chars: String = (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!(
+        "{}-{}-{}-{}",
+        &chars[0..4],
+        &chars[4..8],
+        &chars[8..12],
+        &chars[12..16]
+    )
 }
 
 /// Issues a one-time password (CLI `mamori user reset-password`, or a
 /// manager for their unit). Ends the account's sessions and unlocks it.
-pub async fn reset_password(state: &AppState, who: Who, ip: &str, account: AccountId) -> Result<String, AppError> {
+pub async fn reset_password(
+    state: &AppState,
+    who: Who,
+    ip: &str,
+    account: AccountId,
+) -> Result<String, AppError> {
     let acc = {
         let mut conn = state.db().pool().acquire().await?;
-        store::by_id(&mut conn, account).await?.ok_or(AppError::NotFound("account"))?
+        store::by_id(&mut conn, account)
+            .await?
+            .ok_or(AppError::NotFound("account"))?
     };
     // A random one-time password can collide with the rules only by a
     // freak chance (e.g. containing a short name); try again then.
@@ -325,7 +464,13 @@ pub async fn reset_password(state: &AppState, who: Who, ip: &str, account: Accou
             Ok(()) => {
                 let mut tx = state.db().begin().await?;
                 store::set_manual_lock(&mut tx, account, false).await?;
-                session::end_all_for_account(&mut tx, state.clock().unix(), account, "password_reset").await?;
+                session::end_all_for_account(
+                    &mut tx,
+                    state.clock().unix(),
+                    account,
+                    "password_reset",
+                )
+                .await?;
                 tx.commit().await?;
                 return Ok(otp);
             }
@@ -333,12 +478,19 @@ pub async fn reset_password(state: &AppState, who: Who, ip: &str, account: Accou
             Err(e) => return Err(e),
         }
     }
-    Err(last_err.unwrap_or(AppError::Internal("could not make a one-time password".into())))
+    Err(last_err.unwrap_or(AppError::Internal(
+        "could not make a one-time password".into(),
+    )))
 }
 
 /// The account's unit, for scope checks.
-pub async fn account_unit(conn: &mut Conn, account: AccountId) -> Result<(AccountRow, Option<OrgUnitId>), AppError> {
-    let acc = store::by_id(conn, account).await?.ok_or(AppError::NotFound("account"))?;
+pub async fn account_unit(
+    conn: &mut Conn,
+    account: AccountId,
+) -> Result<(AccountRow, Option<OrgUnitId>), AppError> {
+    let acc = store::by_id(conn, account)
+        .await?
+        .ok_or(AppError::NotFound("account"))?;
     let unit = acc.org_unit_id;
     Ok((acc, unit))
 }
@@ -364,7 +516,13 @@ impl AccountAction {
     }
 }
 
-pub async fn administer(state: &AppState, actor: &Actor, scope: &ActorScope, account: AccountId, what: AccountAction) -> Result<(), AppError> {
+pub async fn administer(
+    state: &AppState,
+    actor: &Actor,
+    scope: &ActorScope,
+    account: AccountId,
+    what: AccountAction,
+) -> Result<(), AppError> {
     let mut tx = state.db().begin().await?;
     let (_, unit) = account_unit(&mut tx, account).await?;
     org::service::require_in_scope(&mut tx, scope, unit).await?;
@@ -376,14 +534,18 @@ pub async fn administer(state: &AppState, actor: &Actor, scope: &ActorScope, acc
             session::end_all_for_account(&mut tx, now, account, "locked").await?;
         }
         AccountAction::Unlock => store::set_manual_lock(&mut tx, account, false).await?,
-        AccountAction::ForcePasswordChange => store::force_change(&mut tx, account, "forced_by_manager").await?,
+        AccountAction::ForcePasswordChange => {
+            store::force_change(&mut tx, account, "forced_by_manager").await?
+        }
         AccountAction::EndSessions => {
             let n = session::end_all_for_account(&mut tx, now, account, "ended_by_manager").await?;
             detail = json!({ "sessions": n });
         }
     }
     let (action, clause) = what.record();
-    let rec = Record::new(actor.who(), action, account.record_ref(), clause).from_ip(actor.ip()).detail(detail);
+    let rec = Record::new(actor.who(), action, account.record_ref(), clause)
+        .from_ip(actor.ip())
+        .detail(detail);
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     Ok(())
@@ -391,7 +553,13 @@ pub async fn administer(state: &AppState, actor: &Actor, scope: &ActorScope, acc
 
 /// Forces a password change for everyone in a unit (and below), or the
 /// whole ward, after a suspected compromise (K11.1.5). Returns the count.
-pub async fn force_change_many(state: &AppState, actor: &Actor, scope: &ActorScope, unit: Option<OrgUnitId>, reason: &str) -> Result<usize, AppError> {
+pub async fn force_change_many(
+    state: &AppState,
+    actor: &Actor,
+    scope: &ActorScope,
+    unit: Option<OrgUnitId>,
+    reason: &str,
+) -> Result<usize, AppError> {
     let mut tx = state.db().begin().await?;
     let units = match unit {
         Some(u) => {
@@ -410,9 +578,15 @@ pub async fn force_change_many(state: &AppState, actor: &Actor, scope: &ActorSco
     for id in &ids {
         store::force_change(&mut tx, *id, "forced_after_compromise").await?;
     }
-    let rec = Record::new(actor.who(), "password.force_change_many", unit.map(|u| u.record_ref()).unwrap_or_else(|| "ward".into()), "K11.1.5")
-        .from_ip(actor.ip())
-        .detail(json!({ "accounts": ids.len(), "reason": reason }));
+    let rec = Record::new(
+        actor.who(),
+        "password.force_change_many",
+        unit.map(|u| u.record_ref())
+            .unwrap_or_else(|| "ward".into()),
+        "K11.1.5",
+    )
+    .from_ip(actor.ip())
+    .detail(json!({ "accounts": ids.len(), "reason": reason }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     Ok(ids.len())
@@ -430,28 +604,60 @@ pub struct SharedAccountInput {
 
 /// Creates a shared account for a 課 or 係, only with a justification and
 /// a named owner (K17.2); it is flagged wherever accounts are listed.
-pub async fn create_shared(state: &AppState, actor: &Actor, scope: &ActorScope, input: SharedAccountInput) -> Result<AccountId, AppError> {
+pub async fn create_shared(
+    state: &AppState,
+    actor: &Actor,
+    scope: &ActorScope,
+    input: SharedAccountInput,
+) -> Result<AccountId, AppError> {
     let mut errors = Vec::new();
     if !org::service::valid_code(&input.login) {
         errors.push(FieldError::new("login", "field.bad_code", &[]));
     }
-    crate::web::json::check_text(&mut errors, "justification", &input.justification, 500, true);
+    crate::web::json::check_text(
+        &mut errors,
+        "justification",
+        &input.justification,
+        500,
+        true,
+    );
     if input.justification.trim().chars().count() < 10 {
-        errors.push(FieldError::new("justification", "account.justification_too_short", &[]).with_clause("K17.2"));
+        errors.push(
+            FieldError::new("justification", "account.justification_too_short", &[])
+                .with_clause("K17.2"),
+        );
     }
     let mut tx = state.db().begin().await?;
     if store::by_login(&mut tx, &input.login).await?.is_some() {
         errors.push(FieldError::new("login", "field.duplicate", &[]));
     }
-    if crate::people::store::get_person(&mut tx, input.owner_person_id).await?.is_none() {
-        errors.push(FieldError::new("owner_person_id", "people.no_such_person", &[]));
+    if crate::people::store::get_person(&mut tx, input.owner_person_id)
+        .await?
+        .is_none()
+    {
+        errors.push(FieldError::new(
+            "owner_person_id",
+            "people.no_such_person",
+            &[],
+        ));
     }
-    if org::store::get_unit(&mut tx, input.org_unit_id).await?.is_none() {
+    if org::store::get_unit(&mut tx, input.org_unit_id)
+        .await?
+        .is_none()
+    {
         errors.push(FieldError::new("org_unit_id", "org.no_such_unit", &[]));
     }
     crate::web::json::done(errors)?;
     org::service::require_in_scope(&mut tx, scope, Some(input.org_unit_id)).await?;
-    let id = store::insert_shared_account(&mut tx, &input.login, input.justification.trim(), input.owner_person_id, input.org_unit_id, state.clock().unix()).await?;
+    let id = store::insert_shared_account(
+        &mut tx,
+        &input.login,
+        input.justification.trim(),
+        input.owner_person_id,
+        input.org_unit_id,
+        state.clock().unix(),
+    )
+    .await?;
     let rec = Record::new(actor.who(), "account.create_shared", id.record_ref(), "K17.2")
         .from_ip(actor.ip())
         .detail(json!({ "login": input.login, "owner": input.owner_person_id, "org_unit_id": input.org_unit_id, "justification": input.justification.trim() }));

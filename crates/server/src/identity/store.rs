@@ -45,22 +45,34 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<AccountRow, sqlx::Error> {
 }
 
 pub async fn by_login(conn: &mut Conn, login: &str) -> Result<Option<AccountRow>, sqlx::Error> {
-    let row = sqlx::query(&format!("{ACCOUNT_SELECT} WHERE a.login = $1")).bind(login).fetch_optional(conn).await?;
+    let row = sqlx::query(&format!("{ACCOUNT_SELECT} WHERE a.login = $1"))
+        .bind(login)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn by_id(conn: &mut Conn, id: AccountId) -> Result<Option<AccountRow>, sqlx::Error> {
-    let row = sqlx::query(&format!("{ACCOUNT_SELECT} WHERE a.id = $1")).bind(id.0).fetch_optional(conn).await?;
+    let row = sqlx::query(&format!("{ACCOUNT_SELECT} WHERE a.id = $1"))
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Accounts in the given units (all when `None`), active ones only.
-pub async fn ids_in_units(conn: &mut Conn, units: Option<&[OrgUnitId]>) -> Result<Vec<AccountId>, sqlx::Error> {
+pub async fn ids_in_units(
+    conn: &mut Conn,
+    units: Option<&[OrgUnitId]>,
+) -> Result<Vec<AccountId>, sqlx::Error> {
     let cond = match units {
         // Integers we formatted ourselves, never input.
         Some(u) if !u.is_empty() => format!(
             "COALESCE(p.org_unit_id, a.shared_org_unit_id) IN ({})",
-            u.iter().map(|x| x.0.to_string()).collect::<Vec<_>>().join(",")
+            u.iter()
+                .map(|x| x.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         ),
         Some(_) => "1 = 0".into(),
         None => "1 = 1".into(),
@@ -73,7 +85,13 @@ pub async fn ids_in_units(conn: &mut Conn, units: Option<&[OrgUnitId]>) -> Resul
     rows.iter().map(|r| r.try_get(0).map(AccountId)).collect()
 }
 
-pub async fn insert_personal_account(conn: &mut Conn, person: PersonId, login: &str, disabled: bool, now: i64) -> Result<AccountId, sqlx::Error> {
+pub async fn insert_personal_account(
+    conn: &mut Conn,
+    person: PersonId,
+    login: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<AccountId, sqlx::Error> {
     let row = sqlx::query(
         "INSERT INTO accounts (login, person_id, kind, disabled, must_change, created_at)
          VALUES ($1, $2, 'personal', $3, 1, $4) RETURNING id",
@@ -110,7 +128,9 @@ pub async fn insert_shared_account(
 }
 
 /// Shared accounts with their justification and owner (K17.2).
-pub async fn list_shared(conn: &mut Conn) -> Result<Vec<(AccountId, String, String, Option<String>, Option<i64>)>, sqlx::Error> {
+pub async fn list_shared(
+    conn: &mut Conn,
+) -> Result<Vec<(AccountId, String, String, Option<String>, Option<i64>)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT a.id, a.login, COALESCE(a.shared_justification, ''), p.name_kanji, a.shared_org_unit_id
          FROM accounts a LEFT JOIN persons p ON p.id = a.shared_owner_id WHERE a.kind = 'shared' ORDER BY a.login",
@@ -118,11 +138,24 @@ pub async fn list_shared(conn: &mut Conn) -> Result<Vec<(AccountId, String, Stri
     .fetch_all(conn)
     .await?;
     rows.iter()
-        .map(|r| Ok((AccountId(r.try_get(0)?), r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?)))
+        .map(|r| {
+            Ok((
+                AccountId(r.try_get(0)?),
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+            ))
+        })
         .collect()
 }
 
-pub async fn set_disabled(conn: &mut Conn, person: PersonId, disabled: bool, reason: Option<&str>) -> Result<(), sqlx::Error> {
+pub async fn set_disabled(
+    conn: &mut Conn,
+    person: PersonId,
+    disabled: bool,
+    reason: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE accounts SET disabled = $1, disabled_reason = $2 WHERE person_id = $3")
         .bind(i64::from(disabled))
         .bind(reason)
@@ -132,7 +165,14 @@ pub async fn set_disabled(conn: &mut Conn, person: PersonId, disabled: bool, rea
     Ok(())
 }
 
-pub async fn set_password(conn: &mut Conn, id: AccountId, hash: &str, fp: i64, now: i64, must_change: bool) -> Result<(), sqlx::Error> {
+pub async fn set_password(
+    conn: &mut Conn,
+    id: AccountId,
+    hash: &str,
+    fp: i64,
+    now: i64,
+    must_change: bool,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE accounts SET password_hash = $1, password_fp = $2, password_changed_at = $3, must_change = $4,
                 must_change_reason = NULL, failed_logins = 0, locked_until = NULL WHERE id = $5",
@@ -153,17 +193,27 @@ pub async fn set_password(conn: &mut Conn, id: AccountId, hash: &str, fp: i64, n
     Ok(())
 }
 
-pub async fn recent_hashes(conn: &mut Conn, id: AccountId, n: i64) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query("SELECT hash FROM password_history WHERE account_id = $1 ORDER BY id DESC LIMIT $2")
-        .bind(id.0)
-        .bind(n)
-        .fetch_all(conn)
-        .await?;
+pub async fn recent_hashes(
+    conn: &mut Conn,
+    id: AccountId,
+    n: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT hash FROM password_history WHERE account_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(id.0)
+    .bind(n)
+    .fetch_all(conn)
+    .await?;
     rows.iter().map(|r| r.try_get(0)).collect()
 }
 
 /// Active accounts other than `me` whose password fingerprint is `fp`.
-pub async fn fingerprint_candidates(conn: &mut Conn, fp: i64, me: AccountId) -> Result<Vec<(AccountId, String)>, sqlx::Error> {
+pub async fn fingerprint_candidates(
+    conn: &mut Conn,
+    fp: i64,
+    me: AccountId,
+) -> Result<Vec<(AccountId, String)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, password_hash FROM accounts
          WHERE password_fp = $1 AND id <> $2 AND disabled = 0 AND password_hash IS NOT NULL",
@@ -172,7 +222,9 @@ pub async fn fingerprint_candidates(conn: &mut Conn, fp: i64, me: AccountId) -> 
     .bind(me.0)
     .fetch_all(conn)
     .await?;
-    rows.iter().map(|r| Ok((AccountId(r.try_get(0)?), r.try_get(1)?))).collect()
+    rows.iter()
+        .map(|r| Ok((AccountId(r.try_get(0)?), r.try_get(1)?)))
+        .collect()
 }
 
 pub async fn force_change(conn: &mut Conn, id: AccountId, reason: &str) -> Result<(), sqlx::Error> {
@@ -184,23 +236,40 @@ pub async fn force_change(conn: &mut Conn, id: AccountId, reason: &str) -> Resul
     Ok(())
 }
 
-pub async fn must_change_reason(conn: &mut Conn, id: AccountId) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT must_change_reason FROM accounts WHERE id = $1").bind(id.0).fetch_optional(conn).await?;
+pub async fn must_change_reason(
+    conn: &mut Conn,
+    id: AccountId,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT must_change_reason FROM accounts WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?;
     Ok(match row {
         Some(r) => r.try_get(0)?,
         None => None,
     })
 }
 
-pub async fn password_changed_at(conn: &mut Conn, id: AccountId) -> Result<Option<i64>, sqlx::Error> {
-    let row = sqlx::query("SELECT password_changed_at FROM accounts WHERE id = $1").bind(id.0).fetch_optional(conn).await?;
+pub async fn password_changed_at(
+    conn: &mut Conn,
+    id: AccountId,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query("SELECT password_changed_at FROM accounts WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?;
     Ok(match row {
         Some(r) => r.try_get(0)?,
         None => None,
     })
 }
 
-pub async fn record_failure(conn: &mut Conn, id: AccountId, failures: i64, locked_until: Option<i64>) -> Result<(), sqlx::Error> {
+pub async fn record_failure(
+    conn: &mut Conn,
+    id: AccountId,
+    failures: i64,
+    locked_until: Option<i64>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE accounts SET failed_logins = $1, locked_until = $2 WHERE id = $3")
         .bind(failures)
         .bind(locked_until)
@@ -219,7 +288,11 @@ pub async fn record_success(conn: &mut Conn, id: AccountId, now: i64) -> Result<
     Ok(())
 }
 
-pub async fn set_manual_lock(conn: &mut Conn, id: AccountId, locked: bool) -> Result<(), sqlx::Error> {
+pub async fn set_manual_lock(
+    conn: &mut Conn,
+    id: AccountId,
+    locked: bool,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE accounts SET manual_lock = $1, failed_logins = 0, locked_until = NULL WHERE id = $2")
         .bind(i64::from(locked))
         .bind(id.0)
@@ -229,15 +302,27 @@ pub async fn set_manual_lock(conn: &mut Conn, id: AccountId, locked: bool) -> Re
 }
 
 /// The per-source failure counter: (failures, locked_until).
-pub async fn source_state(conn: &mut Conn, source: &str) -> Result<Option<(i64, Option<i64>, i64)>, sqlx::Error> {
-    let row = sqlx::query("SELECT failures, locked_until, last_failure_at FROM source_throttle WHERE source = $1")
-        .bind(source)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).transpose()
+pub async fn source_state(
+    conn: &mut Conn,
+    source: &str,
+) -> Result<Option<(i64, Option<i64>, i64)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT failures, locked_until, last_failure_at FROM source_throttle WHERE source = $1",
+    )
+    .bind(source)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .transpose()
 }
 
-pub async fn put_source_state(conn: &mut Conn, source: &str, failures: i64, locked_until: Option<i64>, now: i64) -> Result<(), sqlx::Error> {
+pub async fn put_source_state(
+    conn: &mut Conn,
+    source: &str,
+    failures: i64,
+    locked_until: Option<i64>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO source_throttle (source, failures, locked_until, last_failure_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (source) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until,
@@ -253,7 +338,10 @@ pub async fn put_source_state(conn: &mut Conn, source: &str, failures: i64, lock
 }
 
 pub async fn clear_source(conn: &mut Conn, source: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM source_throttle WHERE source = $1").bind(source).execute(conn).await?;
+    sqlx::query("DELETE FROM source_throttle WHERE source = $1")
+        .bind(source)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -269,7 +357,11 @@ pub struct SessionView {
     pub current: bool,
 }
 
-pub async fn live_sessions(conn: &mut Conn, account: AccountId, current: Option<&str>) -> Result<Vec<SessionView>, sqlx::Error> {
+pub async fn live_sessions(
+    conn: &mut Conn,
+    account: AccountId,
+    current: Option<&str>,
+) -> Result<Vec<SessionView>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id_hash, created_at, last_seen_at, source_ip, user_agent FROM sessions
          WHERE account_id = $1 AND ended_at IS NULL ORDER BY created_at DESC",
@@ -293,7 +385,12 @@ pub async fn live_sessions(conn: &mut Conn, account: AccountId, current: Option<
 }
 
 /// Ends one of an account's sessions by its public id prefix.
-pub async fn end_session_by_prefix(conn: &mut Conn, account: AccountId, prefix: &str, now: i64) -> Result<u64, sqlx::Error> {
+pub async fn end_session_by_prefix(
+    conn: &mut Conn,
+    account: AccountId,
+    prefix: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
     if prefix.len() != 16 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(0);
     }

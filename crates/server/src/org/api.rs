@@ -30,29 +30,54 @@ pub fn routes(r: Routes) -> Routes {
 
 /// The org-unit tree as a flat list (each with its parent).
 #[utoipa::path(get, path = "/api/v1/org-units", tag = "org", responses((status = 200, body = Vec<OrgUnit>)))]
-pub async fn list_units(State(state): State<AppState>, _req: Require<ViewOrg>) -> Result<Json<Vec<OrgUnit>>, ApiError> {
+pub async fn list_units(
+    State(state): State<AppState>,
+    _req: Require<ViewOrg>,
+) -> Result<Json<Vec<OrgUnit>>, ApiError> {
     let mut conn = state.db().pool().acquire().await?;
     Ok(Json(store::list_units(&mut conn).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/org-units", tag = "org", request_body = UnitInput,
     responses((status = 201, body = OrgUnit), (status = 422, body = crate::web::error::Problem)))]
-pub async fn create_unit(State(state): State<AppState>, req: Require<EditOrg>, ApiJson(input): ApiJson<UnitInput>) -> Result<(StatusCode, Json<OrgUnit>), ApiError> {
-    Ok((StatusCode::CREATED, Json(service::create_unit(&state, &req.actor, input).await?)))
+pub async fn create_unit(
+    State(state): State<AppState>,
+    req: Require<EditOrg>,
+    ApiJson(input): ApiJson<UnitInput>,
+) -> Result<(StatusCode, Json<OrgUnit>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(service::create_unit(&state, &req.actor, input).await?),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/org-units/{id}", tag = "org", params(("id" = i64, Path)),
     responses((status = 200, body = OrgUnit), (status = 404, body = crate::web::error::Problem)))]
-pub async fn get_unit(State(state): State<AppState>, _req: Require<ViewOrg>, Path(id): Path<i64>) -> Result<Json<OrgUnit>, ApiError> {
+pub async fn get_unit(
+    State(state): State<AppState>,
+    _req: Require<ViewOrg>,
+    Path(id): Path<i64>,
+) -> Result<Json<OrgUnit>, ApiError> {
     let mut conn = state.db().pool().acquire().await?;
-    Ok(Json(store::get_unit(&mut conn, OrgUnitId(id)).await?.ok_or(AppError::NotFound("org_unit"))?))
+    Ok(Json(
+        store::get_unit(&mut conn, OrgUnitId(id))
+            .await?
+            .ok_or(AppError::NotFound("org_unit"))?,
+    ))
 }
 
 /// Change a unit (rename, move, end its validity). History is in the records.
 #[utoipa::path(put, path = "/api/v1/org-units/{id}", tag = "org", params(("id" = i64, Path)), request_body = UnitInput,
     responses((status = 200, body = OrgUnit), (status = 422, body = crate::web::error::Problem)))]
-pub async fn update_unit(State(state): State<AppState>, req: Require<EditOrg>, Path(id): Path<i64>, ApiJson(input): ApiJson<UnitInput>) -> Result<Json<OrgUnit>, ApiError> {
-    Ok(Json(service::update_unit(&state, &req.actor, OrgUnitId(id), input).await?))
+pub async fn update_unit(
+    State(state): State<AppState>,
+    req: Require<EditOrg>,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<UnitInput>,
+) -> Result<Json<OrgUnit>, ApiError> {
+    Ok(Json(
+        service::update_unit(&state, &req.actor, OrgUnitId(id), input).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -66,10 +91,20 @@ pub struct AssignmentQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/role-assignments", tag = "org", params(AssignmentQuery), responses((status = 200, body = Vec<RoleAssignment>)))]
-pub async fn list_assignments(State(state): State<AppState>, _req: Require<ViewOrg>, Query(q): Query<AssignmentQuery>) -> Result<Json<Vec<RoleAssignment>>, ApiError> {
+pub async fn list_assignments(
+    State(state): State<AppState>,
+    _req: Require<ViewOrg>,
+    Query(q): Query<AssignmentQuery>,
+) -> Result<Json<Vec<RoleAssignment>>, ApiError> {
     let today = date_str(state.clock().today());
     let mut conn = state.db().pool().acquire().await?;
-    let list = store::list_assignments(&mut conn, q.person_id.map(PersonId), q.org_unit_id.map(OrgUnitId), q.current.then_some(today.as_str())).await?;
+    let list = store::list_assignments(
+        &mut conn,
+        q.person_id.map(PersonId),
+        q.org_unit_id.map(OrgUnitId),
+        q.current.then_some(today.as_str()),
+    )
+    .await?;
     Ok(Json(list))
 }
 
@@ -77,8 +112,15 @@ pub async fn list_assignments(State(state): State<AppState>, _req: Require<ViewO
 /// 運用管理者 and 指名閲覧者 in their unit; the セキュリティ総括管理者 any role.
 #[utoipa::path(post, path = "/api/v1/role-assignments", tag = "org", request_body = AssignInput,
     responses((status = 201, body = RoleAssignment), (status = 403, body = crate::web::error::Problem), (status = 422, body = crate::web::error::Problem)))]
-pub async fn assign(State(state): State<AppState>, req: Require<AssignRoles>, ApiJson(input): ApiJson<AssignInput>) -> Result<(StatusCode, Json<RoleAssignment>), ApiError> {
-    Ok((StatusCode::CREATED, Json(service::assign_role(&state, &req.actor, &req.scope, input).await?)))
+pub async fn assign(
+    State(state): State<AppState>,
+    req: Require<AssignRoles>,
+    ApiJson(input): ApiJson<AssignInput>,
+) -> Result<(StatusCode, Json<RoleAssignment>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(service::assign_role(&state, &req.actor, &req.scope, input).await?),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema, Default)]
@@ -91,18 +133,40 @@ pub struct EndInput {
 
 #[utoipa::path(post, path = "/api/v1/role-assignments/{id}/end", tag = "org", params(("id" = i64, Path)), request_body = EndInput,
     responses((status = 200, body = RoleAssignment), (status = 403, body = crate::web::error::Problem)))]
-pub async fn end_assignment(State(state): State<AppState>, req: Require<AssignRoles>, Path(id): Path<i64>, ApiJson(input): ApiJson<EndInput>) -> Result<Json<RoleAssignment>, ApiError> {
-    Ok(Json(service::end_role(&state, &req.actor, &req.scope, RoleAssignmentId(id), input.valid_to.as_deref()).await?))
+pub async fn end_assignment(
+    State(state): State<AppState>,
+    req: Require<AssignRoles>,
+    Path(id): Path<i64>,
+    ApiJson(input): ApiJson<EndInput>,
+) -> Result<Json<RoleAssignment>, ApiError> {
+    Ok(Json(
+        service::end_role(
+            &state,
+            &req.actor,
+            &req.scope,
+            RoleAssignmentId(id),
+            input.valid_to.as_deref(),
+        )
+        .await?,
+    ))
 }
 
 /// A person's reporting chain (K10.1–3): security manager, セキュリティ統括者, CIO.
 #[utoipa::path(get, path = "/api/v1/people/{id}/reporting-chain", tag = "org", params(("id" = i64, Path)),
     responses((status = 200, body = Vec<ChainStep>), (status = 404, body = crate::web::error::Problem)))]
-pub async fn chain(State(state): State<AppState>, _req: Require<ViewOrg>, Path(id): Path<i64>) -> Result<Json<Vec<ChainStep>>, ApiError> {
+pub async fn chain(
+    State(state): State<AppState>,
+    _req: Require<ViewOrg>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<ChainStep>>, ApiError> {
     let today = date_str(state.clock().today());
     let mut conn = state.db().pool().acquire().await?;
-    let person = crate::people::store::get_person(&mut conn, PersonId(id)).await?.ok_or(AppError::NotFound("person"))?;
-    Ok(Json(service::reporting_chain(&mut conn, person.org_unit_id, &today).await?))
+    let person = crate::people::store::get_person(&mut conn, PersonId(id))
+        .await?
+        .ok_or(AppError::NotFound("person"))?;
+    Ok(Json(
+        service::reporting_chain(&mut conn, person.org_unit_id, &today).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -117,24 +181,40 @@ pub struct ApproverQuery {
 /// 「セキュリティ総括者」 is read as the セキュリティ総括管理者 by default (SPEC §2).
 #[utoipa::path(get, path = "/api/v1/approver", tag = "org", params(ApproverQuery),
     responses((status = 200, body = ChainStep), (status = 422, body = crate::web::error::Problem)))]
-pub async fn approver(State(state): State<AppState>, _req: Require<ViewOrg>, Query(q): Query<ApproverQuery>) -> Result<Json<ChainStep>, ApiError> {
+pub async fn approver(
+    State(state): State<AppState>,
+    _req: Require<ViewOrg>,
+    Query(q): Query<ApproverQuery>,
+) -> Result<Json<ChainStep>, ApiError> {
     if q.clause.parse::<mamori_policy::ClauseId>().is_err() {
         return Err(AppError::invalid("clause", "org.bad_clause", &[]).into());
     }
     let today = date_str(state.clock().today());
     let mut conn = state.db().pool().acquire().await?;
-    if store::get_unit(&mut conn, OrgUnitId(q.org_unit_id)).await?.is_none() {
+    if store::get_unit(&mut conn, OrgUnitId(q.org_unit_id))
+        .await?
+        .is_none()
+    {
         return Err(AppError::invalid("org_unit_id", "org.no_such_unit", &[]).into());
     }
     let readings = mamori_policy::role::Readings::default();
-    service::approver(&mut conn, &q.clause, OrgUnitId(q.org_unit_id), &today, &readings)
-        .await?
-        .map(Json)
-        .ok_or_else(|| AppError::invalid("clause", "org.no_approval_clause", &[]).into())
+    service::approver(
+        &mut conn,
+        &q.clause,
+        OrgUnitId(q.org_unit_id),
+        &today,
+        &readings,
+    )
+    .await?
+    .map(Json)
+    .ok_or_else(|| AppError::invalid("clause", "org.no_approval_clause", &[]).into())
 }
 
 #[utoipa::path(get, path = "/api/v1/systems", tag = "org", responses((status = 200, body = Vec<System>)))]
-pub async fn list_systems(State(state): State<AppState>, _req: Require<ViewSystems>) -> Result<Json<Vec<System>>, ApiError> {
+pub async fn list_systems(
+    State(state): State<AppState>,
+    _req: Require<ViewSystems>,
+) -> Result<Json<Vec<System>>, ApiError> {
     let mut conn = state.db().pool().acquire().await?;
     Ok(Json(store::list_systems(&mut conn).await?))
 }

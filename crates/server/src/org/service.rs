@@ -17,7 +17,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// Whether `unit` lies inside the actor's scope.
-pub async fn in_scope(conn: &mut Conn, scope: &ActorScope, unit: OrgUnitId) -> Result<bool, sqlx::Error> {
+pub async fn in_scope(
+    conn: &mut Conn,
+    scope: &ActorScope,
+    unit: OrgUnitId,
+) -> Result<bool, sqlx::Error> {
     match scope {
         ActorScope::Ward => Ok(true),
         ActorScope::Units(units) => {
@@ -28,7 +32,11 @@ pub async fn in_scope(conn: &mut Conn, scope: &ActorScope, unit: OrgUnitId) -> R
 }
 
 /// Refuses unless `unit` is inside the scope.
-pub async fn require_in_scope(conn: &mut Conn, scope: &ActorScope, unit: Option<OrgUnitId>) -> Result<(), AppError> {
+pub async fn require_in_scope(
+    conn: &mut Conn,
+    scope: &ActorScope,
+    unit: Option<OrgUnitId>,
+) -> Result<(), AppError> {
     let ok = match (scope, unit) {
         (ActorScope::Ward, _) => true,
         (_, None) => false,
@@ -61,10 +69,17 @@ pub struct UnitInput {
 pub fn valid_code(code: &str) -> bool {
     !code.is_empty()
         && code.len() <= 32
-        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-async fn validate_unit(conn: &mut Conn, input: &UnitInput, today: &str, this: Option<OrgUnitId>) -> Result<(String, Option<String>), AppError> {
+async fn validate_unit(
+    conn: &mut Conn,
+    input: &UnitInput,
+    today: &str,
+    this: Option<OrgUnitId>,
+) -> Result<(String, Option<String>), AppError> {
     let mut errors = Vec::new();
     if !valid_code(&input.code) {
         errors.push(FieldError::new("code", "field.bad_code", &[]));
@@ -85,7 +100,9 @@ async fn validate_unit(conn: &mut Conn, input: &UnitInput, today: &str, this: Op
         }
     }
     match (input.kind, input.parent_id) {
-        (UnitKind::Ward, Some(_)) => errors.push(FieldError::new("parent_id", "org.ward_has_no_parent", &[])),
+        (UnitKind::Ward, Some(_)) => {
+            errors.push(FieldError::new("parent_id", "org.ward_has_no_parent", &[]))
+        }
         (UnitKind::Ward, None) => {}
         (_, None) => errors.push(FieldError::new("parent_id", "field.required", &[])),
         (_, Some(p)) => {
@@ -107,7 +124,11 @@ async fn validate_unit(conn: &mut Conn, input: &UnitInput, today: &str, this: Op
     Ok((from.unwrap_or_default(), to))
 }
 
-pub async fn create_unit(state: &AppState, actor: &Actor, input: UnitInput) -> Result<OrgUnit, AppError> {
+pub async fn create_unit(
+    state: &AppState,
+    actor: &Actor,
+    input: UnitInput,
+) -> Result<OrgUnit, AppError> {
     let today = date_str(state.clock().today());
     let mut tx = state.db().begin().await?;
     let (from, to) = validate_unit(&mut tx, &input, &today, None).await?;
@@ -125,15 +146,24 @@ pub async fn create_unit(state: &AppState, actor: &Actor, input: UnitInput) -> R
         .from_ip(actor.ip())
         .detail(json!({ "code": input.code, "name": input.name, "kind": input.kind.code(), "parent_id": input.parent_id }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
-    let unit = store::get_unit(&mut tx, id).await?.ok_or(AppError::NotFound("org_unit"))?;
+    let unit = store::get_unit(&mut tx, id)
+        .await?
+        .ok_or(AppError::NotFound("org_unit"))?;
     tx.commit().await?;
     Ok(unit)
 }
 
-pub async fn update_unit(state: &AppState, actor: &Actor, id: OrgUnitId, input: UnitInput) -> Result<OrgUnit, AppError> {
+pub async fn update_unit(
+    state: &AppState,
+    actor: &Actor,
+    id: OrgUnitId,
+    input: UnitInput,
+) -> Result<OrgUnit, AppError> {
     let today = date_str(state.clock().today());
     let mut tx = state.db().begin().await?;
-    let before = store::get_unit(&mut tx, id).await?.ok_or(AppError::NotFound("org_unit"))?;
+    let before = store::get_unit(&mut tx, id)
+        .await?
+        .ok_or(AppError::NotFound("org_unit"))?;
     let (from, to) = validate_unit(&mut tx, &input, &today, Some(id)).await?;
     let new = NewUnit {
         code: &input.code,
@@ -150,7 +180,9 @@ pub async fn update_unit(state: &AppState, actor: &Actor, id: OrgUnitId, input: 
         "parent_id": input.parent_id, "valid_from": from, "valid_to": to }
     }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
-    let unit = store::get_unit(&mut tx, id).await?.ok_or(AppError::NotFound("org_unit"))?;
+    let unit = store::get_unit(&mut tx, id)
+        .await?
+        .ok_or(AppError::NotFound("org_unit"))?;
     tx.commit().await?;
     Ok(unit)
 }
@@ -174,13 +206,22 @@ pub struct AssignInput {
 }
 
 /// Assigns a role (Y4, K8; operators K8.1.3.f / K18, viewers K30.2).
-pub async fn assign_role(state: &AppState, actor: &Actor, scope: &ActorScope, input: AssignInput) -> Result<RoleAssignment, AppError> {
+pub async fn assign_role(
+    state: &AppState,
+    actor: &Actor,
+    scope: &ActorScope,
+    input: AssignInput,
+) -> Result<RoleAssignment, AppError> {
     let today = date_str(state.clock().today());
     let mut errors = Vec::new();
     let role = match input.role.parse::<Role>() {
         Ok(r) => Some(r),
         Err(_) => {
-            errors.push(FieldError::new("role", "org.unknown_role", &[("value", input.role.chars().take(40).collect())]));
+            errors.push(FieldError::new(
+                "role",
+                "org.unknown_role",
+                &[("value", input.role.chars().take(40).collect())],
+            ));
             None
         }
     };
@@ -198,12 +239,19 @@ pub async fn assign_role(state: &AppState, actor: &Actor, scope: &ActorScope, in
         }
     }
     let mut tx = state.db().begin().await?;
-    if crate::people::store::get_person(&mut tx, input.person_id).await?.is_none() {
+    if crate::people::store::get_person(&mut tx, input.person_id)
+        .await?
+        .is_none()
+    {
         errors.push(FieldError::new("person_id", "people.no_such_person", &[]));
     }
     if let Some(role) = role {
         match (role.is_ward_wide(), input.org_unit_id) {
-            (true, Some(_)) => errors.push(FieldError::new("org_unit_id", "org.ward_role_has_no_unit", &[])),
+            (true, Some(_)) => errors.push(FieldError::new(
+                "org_unit_id",
+                "org.ward_role_has_no_unit",
+                &[],
+            )),
             (false, None) if input.system_id.is_none() => {
                 errors.push(FieldError::new("org_unit_id", "field.required", &[]))
             }
@@ -214,7 +262,11 @@ pub async fn assign_role(state: &AppState, actor: &Actor, scope: &ActorScope, in
         }
         if let Some(s) = input.system_id {
             if role != Role::Operator {
-                errors.push(FieldError::new("system_id", "org.system_only_for_operator", &[]));
+                errors.push(FieldError::new(
+                    "system_id",
+                    "org.system_only_for_operator",
+                    &[],
+                ));
             } else if !store::system_exists(&mut tx, s).await? {
                 errors.push(FieldError::new("system_id", "org.no_such_system", &[]));
             }
@@ -223,7 +275,10 @@ pub async fn assign_role(state: &AppState, actor: &Actor, scope: &ActorScope, in
     done(errors)?;
     let role = role.ok_or(AppError::Internal("role checked above".into()))?;
     // The assigner must hold a role that may hand this one out, in scope.
-    let may = actor.roles.iter().any(|h| permission::may_assign(h.role, role));
+    let may = actor
+        .roles
+        .iter()
+        .any(|h| permission::may_assign(h.role, role));
     if !may {
         return Err(AppError::Forbidden("assign_this_role"));
     }
@@ -243,7 +298,9 @@ pub async fn assign_role(state: &AppState, actor: &Actor, scope: &ActorScope, in
         .detail(json!({ "assignment_id": id, "role": role.code(), "org_unit_id": input.org_unit_id,
                          "system_id": input.system_id, "valid_from": new.valid_from, "valid_to": new.valid_to }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
-    let a = store::get_assignment(&mut tx, id).await?.ok_or(AppError::NotFound("role_assignment"))?;
+    let a = store::get_assignment(&mut tx, id)
+        .await?
+        .ok_or(AppError::NotFound("role_assignment"))?;
     tx.commit().await?;
     Ok(a)
 }
@@ -257,7 +314,13 @@ pub async fn end_role(
     id: RoleAssignmentId,
     last_day: Option<&str>,
 ) -> Result<RoleAssignment, AppError> {
-    let yesterday = date_str(state.clock().today().previous_day().unwrap_or(time::Date::MIN));
+    let yesterday = date_str(
+        state
+            .clock()
+            .today()
+            .previous_day()
+            .unwrap_or(time::Date::MIN),
+    );
     let last = match last_day.filter(|s| !s.is_empty()) {
         Some(s) => {
             let mut errors = Vec::new();
@@ -268,9 +331,18 @@ pub async fn end_role(
         None => yesterday,
     };
     let mut tx = state.db().begin().await?;
-    let a = store::get_assignment(&mut tx, id).await?.ok_or(AppError::NotFound("role_assignment"))?;
-    let role: Role = a.role.parse().map_err(|_| AppError::Internal("stored role".into()))?;
-    if !actor.roles.iter().any(|h| permission::may_assign(h.role, role)) {
+    let a = store::get_assignment(&mut tx, id)
+        .await?
+        .ok_or(AppError::NotFound("role_assignment"))?;
+    let role: Role = a
+        .role
+        .parse()
+        .map_err(|_| AppError::Internal("stored role".into()))?;
+    if !actor
+        .roles
+        .iter()
+        .any(|h| permission::may_assign(h.role, role))
+    {
         return Err(AppError::Forbidden("assign_this_role"));
     }
     require_in_scope(&mut tx, scope, a.org_unit_id).await?;
@@ -278,21 +350,40 @@ pub async fn end_role(
         return Err(AppError::invalid("valid_to", "field.end_before_start", &[]));
     }
     store::end_assignment(&mut tx, id, &last).await?;
-    let rec = Record::new(actor.who(), "role.end", a.person_id.record_ref(), role.clause())
-        .from_ip(actor.ip())
-        .detail(json!({ "assignment_id": id, "role": a.role, "valid_to": last }));
+    let rec = Record::new(
+        actor.who(),
+        "role.end",
+        a.person_id.record_ref(),
+        role.clause(),
+    )
+    .from_ip(actor.ip())
+    .detail(json!({ "assignment_id": id, "role": a.role, "valid_to": last }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
-    let a = store::get_assignment(&mut tx, id).await?.ok_or(AppError::NotFound("role_assignment"))?;
+    let a = store::get_assignment(&mut tx, id)
+        .await?
+        .ok_or(AppError::NotFound("role_assignment"))?;
     tx.commit().await?;
     Ok(a)
 }
 
 /// The security manager responsible for `unit`: the nearest holder going
 /// up the tree (a 課's 課長; for a unit without one, the unit above).
-pub async fn unit_security_manager(conn: &mut Conn, unit: OrgUnitId, date: &str) -> Result<Option<ChainStep>, sqlx::Error> {
+pub async fn unit_security_manager(
+    conn: &mut Conn,
+    unit: OrgUnitId,
+    date: &str,
+) -> Result<Option<ChainStep>, sqlx::Error> {
     for u in store::ancestors(conn, unit).await? {
-        if let Some((pid, name)) = store::holders(conn, Role::SecurityManager.code(), Some(u), date).await?.into_iter().next() {
-            return Ok(Some(step(Role::SecurityManager, Some((pid, name)), Some(u))));
+        if let Some((pid, name)) = store::holders(conn, Role::SecurityManager.code(), Some(u), date)
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Ok(Some(step(
+                Role::SecurityManager,
+                Some((pid, name)),
+                Some(u),
+            )));
         }
     }
     Ok(None)
@@ -309,14 +400,21 @@ fn step(role: Role, holder: Option<(PersonId, String)>, unit: Option<OrgUnitId>)
 }
 
 async fn ward_holder(conn: &mut Conn, role: Role, date: &str) -> Result<ChainStep, sqlx::Error> {
-    let holder = store::holders(conn, role.code(), None, date).await?.into_iter().next();
+    let holder = store::holders(conn, role.code(), None, date)
+        .await?
+        .into_iter()
+        .next();
     Ok(step(role, holder, None))
 }
 
 /// The reporting chain of K10.1–3 for a person: their unit's security
 /// manager, the セキュリティ統括者, the 最高情報統括責任者. A step nobody
 /// holds is still listed, without a person, so the gap shows.
-pub async fn reporting_chain(conn: &mut Conn, unit: Option<OrgUnitId>, date: &str) -> Result<Vec<ChainStep>, sqlx::Error> {
+pub async fn reporting_chain(
+    conn: &mut Conn,
+    unit: Option<OrgUnitId>,
+    date: &str,
+) -> Result<Vec<ChainStep>, sqlx::Error> {
     let mut chain = Vec::new();
     let manager = match unit {
         Some(u) => unit_security_manager(conn, u, date).await?,
@@ -329,7 +427,13 @@ pub async fn reporting_chain(conn: &mut Conn, unit: Option<OrgUnitId>, date: &st
 }
 
 /// The approver of a request under `clause` from `unit` (SPEC §3.7).
-pub async fn approver(conn: &mut Conn, clause: &str, unit: OrgUnitId, date: &str, readings: &Readings) -> Result<Option<ChainStep>, sqlx::Error> {
+pub async fn approver(
+    conn: &mut Conn,
+    clause: &str,
+    unit: OrgUnitId,
+    date: &str,
+    readings: &Readings,
+) -> Result<Option<ChainStep>, sqlx::Error> {
     match mamori_policy::role::approver_for(clause, readings) {
         Some(Approver::UnitSecurityManager) => unit_security_manager(conn, unit, date).await,
         Some(Approver::Ward(role)) => Ok(Some(ward_holder(conn, role, date).await?)),

@@ -23,7 +23,9 @@ fn unit_from_row(r: &AnyRow) -> Result<OrgUnit, sqlx::Error> {
 const UNIT_COLS: &str = "id, code, name, name_en, kind, parent_id, valid_from, valid_to";
 
 pub async fn list_units(conn: &mut Conn) -> Result<Vec<OrgUnit>, sqlx::Error> {
-    let rows = sqlx::query(&format!("SELECT {UNIT_COLS} FROM org_units ORDER BY code")).fetch_all(conn).await?;
+    let rows = sqlx::query(&format!("SELECT {UNIT_COLS} FROM org_units ORDER BY code"))
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(unit_from_row).collect()
 }
 
@@ -36,10 +38,12 @@ pub async fn get_unit(conn: &mut Conn, id: OrgUnitId) -> Result<Option<OrgUnit>,
 }
 
 pub async fn unit_by_code(conn: &mut Conn, code: &str) -> Result<Option<OrgUnit>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {UNIT_COLS} FROM org_units WHERE code = $1"))
-        .bind(code)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {UNIT_COLS} FROM org_units WHERE code = $1"
+    ))
+    .bind(code)
+    .fetch_optional(conn)
+    .await?;
     row.as_ref().map(unit_from_row).transpose()
 }
 
@@ -53,7 +57,11 @@ pub struct NewUnit<'a> {
     pub valid_to: Option<&'a str>,
 }
 
-pub async fn insert_unit(conn: &mut Conn, u: &NewUnit<'_>, now: i64) -> Result<OrgUnitId, sqlx::Error> {
+pub async fn insert_unit(
+    conn: &mut Conn,
+    u: &NewUnit<'_>,
+    now: i64,
+) -> Result<OrgUnitId, sqlx::Error> {
     let row = sqlx::query(
         "INSERT INTO org_units (code, name, name_en, kind, parent_id, valid_from, valid_to, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -71,7 +79,11 @@ pub async fn insert_unit(conn: &mut Conn, u: &NewUnit<'_>, now: i64) -> Result<O
     Ok(OrgUnitId(row.try_get(0)?))
 }
 
-pub async fn update_unit(conn: &mut Conn, id: OrgUnitId, u: &NewUnit<'_>) -> Result<(), sqlx::Error> {
+pub async fn update_unit(
+    conn: &mut Conn,
+    id: OrgUnitId,
+    u: &NewUnit<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE org_units SET code = $1, name = $2, name_en = $3, kind = $4, parent_id = $5,
                 valid_from = $6, valid_to = $7 WHERE id = $8",
@@ -134,7 +146,8 @@ fn assignment_from_row(r: &AnyRow) -> Result<RoleAssignment, sqlx::Error> {
     })
 }
 
-const ASSIGN_SELECT: &str = "SELECT ra.id, ra.person_id, p.name_kanji, ra.role, ra.org_unit_id, ra.system_id,
+const ASSIGN_SELECT: &str =
+    "SELECT ra.id, ra.person_id, p.name_kanji, ra.role, ra.org_unit_id, ra.system_id,
         ra.valid_from, ra.valid_to FROM role_assignments ra JOIN persons p ON p.id = ra.person_id";
 
 /// Assignments, optionally for one person or one unit; `current_on` keeps
@@ -158,8 +171,14 @@ pub async fn list_assignments(
     rows.iter().map(assignment_from_row).collect()
 }
 
-pub async fn get_assignment(conn: &mut Conn, id: RoleAssignmentId) -> Result<Option<RoleAssignment>, sqlx::Error> {
-    let row = sqlx::query(&format!("{ASSIGN_SELECT} WHERE ra.id = $1")).bind(id.0).fetch_optional(conn).await?;
+pub async fn get_assignment(
+    conn: &mut Conn,
+    id: RoleAssignmentId,
+) -> Result<Option<RoleAssignment>, sqlx::Error> {
+    let row = sqlx::query(&format!("{ASSIGN_SELECT} WHERE ra.id = $1"))
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(assignment_from_row).transpose()
 }
 
@@ -182,7 +201,9 @@ pub async fn holders(
     .bind(date)
     .fetch_all(conn)
     .await?;
-    rows.iter().map(|r| Ok((PersonId(r.try_get(0)?), r.try_get(1)?))).collect()
+    rows.iter()
+        .map(|r| Ok((PersonId(r.try_get(0)?), r.try_get(1)?)))
+        .collect()
 }
 
 pub struct NewAssignment<'a> {
@@ -195,7 +216,11 @@ pub struct NewAssignment<'a> {
     pub created_by: Option<PersonId>,
 }
 
-pub async fn insert_assignment(conn: &mut Conn, a: &NewAssignment<'_>, now: i64) -> Result<RoleAssignmentId, sqlx::Error> {
+pub async fn insert_assignment(
+    conn: &mut Conn,
+    a: &NewAssignment<'_>,
+    now: i64,
+) -> Result<RoleAssignmentId, sqlx::Error> {
     let row = sqlx::query(
         "INSERT INTO role_assignments (person_id, role, org_unit_id, system_id, valid_from, valid_to, created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -214,13 +239,25 @@ pub async fn insert_assignment(conn: &mut Conn, a: &NewAssignment<'_>, now: i64)
 }
 
 /// Ends an assignment on `last_day` (kept as history, never deleted).
-pub async fn end_assignment(conn: &mut Conn, id: RoleAssignmentId, last_day: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE role_assignments SET valid_to = $1 WHERE id = $2").bind(last_day).bind(id.0).execute(conn).await?;
+pub async fn end_assignment(
+    conn: &mut Conn,
+    id: RoleAssignmentId,
+    last_day: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE role_assignments SET valid_to = $1 WHERE id = $2")
+        .bind(last_day)
+        .bind(id.0)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// Assignments of a person still open on or after `date`.
-pub async fn open_assignments_of(conn: &mut Conn, person: PersonId, date: &str) -> Result<Vec<RoleAssignment>, sqlx::Error> {
+pub async fn open_assignments_of(
+    conn: &mut Conn,
+    person: PersonId,
+    date: &str,
+) -> Result<Vec<RoleAssignment>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "{ASSIGN_SELECT} WHERE ra.person_id = $1 AND (ra.valid_to IS NULL OR ra.valid_to >= $2) ORDER BY ra.id"
     ))
@@ -232,7 +269,9 @@ pub async fn open_assignments_of(conn: &mut Conn, person: PersonId, date: &str) 
 }
 
 pub async fn list_systems(conn: &mut Conn) -> Result<Vec<System>, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, code, name, owner_org_unit_id FROM systems ORDER BY code").fetch_all(conn).await?;
+    let rows = sqlx::query("SELECT id, code, name, owner_org_unit_id FROM systems ORDER BY code")
+        .fetch_all(conn)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(System {
@@ -245,7 +284,13 @@ pub async fn list_systems(conn: &mut Conn) -> Result<Vec<System>, sqlx::Error> {
         .collect()
 }
 
-pub async fn insert_system(conn: &mut Conn, code: &str, name: &str, owner: OrgUnitId, now: i64) -> Result<SystemId, sqlx::Error> {
+pub async fn insert_system(
+    conn: &mut Conn,
+    code: &str,
+    name: &str,
+    owner: OrgUnitId,
+    now: i64,
+) -> Result<SystemId, sqlx::Error> {
     let row = sqlx::query("INSERT INTO systems (code, name, owner_org_unit_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
         .bind(code)
         .bind(name)
@@ -257,5 +302,9 @@ pub async fn insert_system(conn: &mut Conn, code: &str, name: &str, owner: OrgUn
 }
 
 pub async fn system_exists(conn: &mut Conn, id: SystemId) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("SELECT 1 FROM systems WHERE id = $1").bind(id.0).fetch_optional(conn).await?.is_some())
+    Ok(sqlx::query("SELECT 1 FROM systems WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?
+        .is_some())
 }

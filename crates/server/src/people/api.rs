@@ -35,7 +35,10 @@ pub struct PeopleQuery {
 }
 
 /// Units an actor's scope covers, expanded to everything below them.
-pub async fn scope_units(conn: &mut crate::db::Conn, scope: &ActorScope) -> Result<Option<Vec<crate::ids::OrgUnitId>>, sqlx::Error> {
+pub async fn scope_units(
+    conn: &mut crate::db::Conn,
+    scope: &ActorScope,
+) -> Result<Option<Vec<crate::ids::OrgUnitId>>, sqlx::Error> {
     match scope {
         ActorScope::Ward => Ok(None),
         ActorScope::Units(units) => {
@@ -50,21 +53,38 @@ pub async fn scope_units(conn: &mut crate::db::Conn, scope: &ActorScope) -> Resu
 
 /// People in my scope (the birth date is never listed).
 #[utoipa::path(get, path = "/api/v1/people", tag = "people", params(PeopleQuery), responses((status = 200, body = Vec<Person>)))]
-pub async fn list(State(state): State<AppState>, req: Require<ViewPeople>, Query(q): Query<PeopleQuery>) -> Result<Json<Vec<Person>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    req: Require<ViewPeople>,
+    Query(q): Query<PeopleQuery>,
+) -> Result<Json<Vec<Person>>, ApiError> {
     if q.q.chars().count() > 100 {
         return Err(AppError::invalid("q", "field.too_long", &[("max", "100".into())]).into());
     }
     let mut conn = state.db().pool().acquire().await?;
     let units = scope_units(&mut conn, &req.scope).await?;
-    let list = store::list_people(&mut conn, units.as_deref(), q.q.trim(), state.clock().unix(), q.limit.unwrap_or(200).clamp(1, 1000)).await?;
+    let list = store::list_people(
+        &mut conn,
+        units.as_deref(),
+        q.q.trim(),
+        state.clock().unix(),
+        q.limit.unwrap_or(200).clamp(1, 1000),
+    )
+    .await?;
     Ok(Json(list))
 }
 
 #[utoipa::path(get, path = "/api/v1/people/{id}", tag = "people", params(("id" = i64, Path)),
     responses((status = 200, body = Person), (status = 403, body = crate::web::error::Problem), (status = 404, body = crate::web::error::Problem)))]
-pub async fn get(State(state): State<AppState>, req: Require<ViewPeople>, Path(id): Path<i64>) -> Result<Json<Person>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    req: Require<ViewPeople>,
+    Path(id): Path<i64>,
+) -> Result<Json<Person>, ApiError> {
     let mut conn = state.db().pool().acquire().await?;
-    let person = store::get_person(&mut conn, PersonId(id)).await?.ok_or(AppError::NotFound("person"))?;
+    let person = store::get_person(&mut conn, PersonId(id))
+        .await?
+        .ok_or(AppError::NotFound("person"))?;
     crate::org::service::require_in_scope(&mut conn, &req.scope, person.org_unit_id).await?;
     Ok(Json(person))
 }
@@ -76,9 +96,15 @@ pub struct EventQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/personnel-events", tag = "people", params(EventQuery), responses((status = 200, body = Vec<PersonnelEventView>)))]
-pub async fn list_events(State(state): State<AppState>, _req: Require<RecordPersonnelEvent>, Query(q): Query<EventQuery>) -> Result<Json<Vec<PersonnelEventView>>, ApiError> {
+pub async fn list_events(
+    State(state): State<AppState>,
+    _req: Require<RecordPersonnelEvent>,
+    Query(q): Query<EventQuery>,
+) -> Result<Json<Vec<PersonnelEventView>>, ApiError> {
     let mut conn = state.db().pool().acquire().await?;
-    Ok(Json(store::list_events(&mut conn, q.employee_number.as_deref(), 500).await?))
+    Ok(Json(
+        store::list_events(&mut conn, q.employee_number.as_deref(), 500).await?,
+    ))
 }
 
 /// A personnel event as the API and the UI form take it.
@@ -111,18 +137,40 @@ pub struct EventInput {
 }
 
 fn opt(s: &Option<String>) -> Option<String> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(String::from)
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
 }
 
 /// Checks the input's shape; state-dependent checks come in the service.
 pub fn to_event(input: &EventInput) -> Result<PersonnelEvent, AppError> {
     let mut errors = Vec::new();
-    let number = input.employee_number.parse().map_err(|_| errors.push(FieldError::new("employee_number", "people.bad_employee_number", &[]))).ok();
-    let kind = input.kind.parse::<EventKind>().map_err(|_| errors.push(FieldError::new("kind", "people.bad_event_kind", &[]))).ok();
-    let effective = crate::web::json::check_date(&mut errors, "effective_date", &input.effective_date);
-    let birth = opt(&input.birth_date).and_then(|s| crate::web::json::check_date(&mut errors, "birth_date", &s));
+    let number = input
+        .employee_number
+        .parse()
+        .map_err(|_| {
+            errors.push(FieldError::new(
+                "employee_number",
+                "people.bad_employee_number",
+                &[],
+            ))
+        })
+        .ok();
+    let kind = input
+        .kind
+        .parse::<EventKind>()
+        .map_err(|_| errors.push(FieldError::new("kind", "people.bad_event_kind", &[])))
+        .ok();
+    let effective =
+        crate::web::json::check_date(&mut errors, "effective_date", &input.effective_date);
+    let birth = opt(&input.birth_date)
+        .and_then(|s| crate::web::json::check_date(&mut errors, "birth_date", &s));
     let employment = match opt(&input.employment) {
-        Some(s) => s.parse::<EmploymentType>().map_err(|_| errors.push(FieldError::new("employment", "people.bad_employment", &[]))).ok(),
+        Some(s) => s
+            .parse::<EmploymentType>()
+            .map_err(|_| errors.push(FieldError::new("employment", "people.bad_employment", &[])))
+            .ok(),
         None => None,
     };
     for (field, value, max) in [
@@ -157,7 +205,13 @@ pub fn to_event(input: &EventInput) -> Result<PersonnelEvent, AppError> {
 }
 
 /// Validates, checks scope, and submits one event in a transaction.
-pub async fn submit_one(state: &AppState, actor: &crate::auth::Actor, scope: &ActorScope, source: Source, input: &EventInput) -> Result<EventOutcome, AppError> {
+pub async fn submit_one(
+    state: &AppState,
+    actor: &crate::auth::Actor,
+    scope: &ActorScope,
+    source: Source,
+    input: &EventInput,
+) -> Result<EventOutcome, AppError> {
     let ev = to_event(input)?;
     let mut tx = state.db().begin().await?;
     for unit in service::units_touched(&mut tx, &ev).await? {
@@ -172,8 +226,15 @@ pub async fn submit_one(state: &AppState, actor: &crate::auth::Actor, scope: &Ac
 /// later: scheduled for its date.
 #[utoipa::path(post, path = "/api/v1/personnel-events", tag = "people", request_body = EventInput,
     responses((status = 201, body = EventOutcome), (status = 422, body = crate::web::error::Problem)))]
-pub async fn submit(State(state): State<AppState>, req: Require<RecordPersonnelEvent>, ApiJson(input): ApiJson<EventInput>) -> Result<(StatusCode, Json<EventOutcome>), ApiError> {
-    Ok((StatusCode::CREATED, Json(submit_one(&state, &req.actor, &req.scope, Source::Api, &input).await?)))
+pub async fn submit(
+    State(state): State<AppState>,
+    req: Require<RecordPersonnelEvent>,
+    ApiJson(input): ApiJson<EventInput>,
+) -> Result<(StatusCode, Json<EventOutcome>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(submit_one(&state, &req.actor, &req.scope, Source::Api, &input).await?),
+    ))
 }
 
 /// Import the HR system's CSV (UTF-8 or Shift_JIS; Japanese headers). All
@@ -181,8 +242,25 @@ pub async fn submit(State(state): State<AppState>, req: Require<RecordPersonnelE
 #[utoipa::path(post, path = "/api/v1/personnel-events/import", tag = "people", params(ImportOptions),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, description = "applied", body = ImportReport), (status = 422, description = "nothing applied", body = ImportReport)))]
-pub async fn import(State(state): State<AppState>, req: Require<ImportPersonnel>, Query(opts): Query<ImportOptions>, body: Bytes) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
-    let report = service::import_csv(&state, &req.actor.who(), req.actor.person_id, Some(&req.scope), &body, opts).await?;
-    let status = if report.errors.is_empty() || report.applied { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+pub async fn import(
+    State(state): State<AppState>,
+    req: Require<ImportPersonnel>,
+    Query(opts): Query<ImportOptions>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
+    let report = service::import_csv(
+        &state,
+        &req.actor.who(),
+        req.actor.person_id,
+        Some(&req.scope),
+        &body,
+        opts,
+    )
+    .await?;
+    let status = if report.errors.is_empty() || report.applied {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     Ok((status, Json(report)))
 }

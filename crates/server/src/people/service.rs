@@ -48,13 +48,20 @@ pub struct EventOutcome {
 
 /// Checks an event against the current data without writing anything;
 /// returns the problems, each naming its field.
-pub async fn validate(conn: &mut Conn, ev: &PersonnelEvent) -> Result<Vec<FieldError>, sqlx::Error> {
+pub async fn validate(
+    conn: &mut Conn,
+    ev: &PersonnelEvent,
+) -> Result<Vec<FieldError>, sqlx::Error> {
     let mut errors = Vec::new();
     let existing = store::person_by_number(conn, ev.employee_number.as_str()).await?;
     match ev.kind {
         EventKind::Hire => {
             if existing.is_some() {
-                errors.push(FieldError::new("employee_number", "people.already_exists", &[]));
+                errors.push(FieldError::new(
+                    "employee_number",
+                    "people.already_exists",
+                    &[],
+                ));
             }
             for (field, present) in [
                 ("name_kanji", ev.name_kanji.is_some()),
@@ -69,10 +76,16 @@ pub async fn validate(conn: &mut Conn, ev: &PersonnelEvent) -> Result<Vec<FieldE
             }
         }
         _ => match &existing {
-            None => errors.push(FieldError::new("employee_number", "people.no_such_person", &[])),
-            Some(p) if p.status == "retired" => {
-                errors.push(FieldError::new("employee_number", "people.already_retired", &[]))
-            }
+            None => errors.push(FieldError::new(
+                "employee_number",
+                "people.no_such_person",
+                &[],
+            )),
+            Some(p) if p.status == "retired" => errors.push(FieldError::new(
+                "employee_number",
+                "people.already_retired",
+                &[],
+            )),
             Some(_) => {}
         },
     }
@@ -81,7 +94,11 @@ pub async fn validate(conn: &mut Conn, ev: &PersonnelEvent) -> Result<Vec<FieldE
     }
     if let Some(code) = &ev.org_unit_code {
         if org::store::unit_by_code(conn, code).await?.is_none() {
-            errors.push(FieldError::new("org_unit_code", "org.no_such_unit_code", &[("value", code.clone())]));
+            errors.push(FieldError::new(
+                "org_unit_code",
+                "org.no_such_unit_code",
+                &[("value", code.clone())],
+            ));
         }
     }
     Ok(errors)
@@ -89,7 +106,10 @@ pub async fn validate(conn: &mut Conn, ev: &PersonnelEvent) -> Result<Vec<FieldE
 
 /// Which units an event touches (for the actor's scope): the person's
 /// current unit and the destination.
-pub async fn units_touched(conn: &mut Conn, ev: &PersonnelEvent) -> Result<Vec<Option<OrgUnitId>>, sqlx::Error> {
+pub async fn units_touched(
+    conn: &mut Conn,
+    ev: &PersonnelEvent,
+) -> Result<Vec<Option<OrgUnitId>>, sqlx::Error> {
     let mut units = Vec::new();
     if let Some(p) = store::person_by_number(conn, ev.employee_number.as_str()).await? {
         units.push(p.org_unit_id);
@@ -140,7 +160,8 @@ pub async fn submit(
             hired_on: Some(&effective),
         };
         let pid = store::insert_person(conn, &new, now).await?;
-        identity::store::insert_personal_account(conn, pid, ev.employee_number.as_str(), !due, now).await?;
+        identity::store::insert_personal_account(conn, pid, ev.employee_number.as_str(), !due, now)
+            .await?;
         person_id = Some(pid);
     }
     let status = if due { "applied" } else { "scheduled" };
@@ -165,10 +186,11 @@ pub async fn submit(
             .map(|p| p.id)
             .ok_or(AppError::NotFound("person"))?,
     };
-    let rec = Record::new(who.clone(), "personnel.submit", pid.record_ref(), "K17.3").detail(json!({
-        "event_id": event_id, "kind": ev.kind.code(), "effective_date": date_str(ev.effective),
-        "org_unit_code": ev.org_unit_code, "status": status, "source": source.code()
-    }));
+    let rec =
+        Record::new(who.clone(), "personnel.submit", pid.record_ref(), "K17.3").detail(json!({
+            "event_id": event_id, "kind": ev.kind.code(), "effective_date": date_str(ev.effective),
+            "org_unit_code": ev.org_unit_code, "status": status, "source": source.code()
+        }));
     records::append(conn, state.clock().unix_micros(), &rec).await?;
     if due && ev.kind != EventKind::Hire {
         apply(conn, state, who, pid, ev).await?;
@@ -177,13 +199,25 @@ pub async fn submit(
         // even if the scheduled task has not yet run (K17.3).
         store::set_left_on(conn, pid, &date_str(ev.effective), now).await?;
     }
-    Ok(EventOutcome { event_id, person_id: pid, status: status.into() })
+    Ok(EventOutcome {
+        event_id,
+        person_id: pid,
+        status: status.into(),
+    })
 }
 
 /// Applies an event whose date has come.
-async fn apply(conn: &mut Conn, state: &AppState, who: &Who, pid: PersonId, ev: &PersonnelEvent) -> Result<(), AppError> {
+async fn apply(
+    conn: &mut Conn,
+    state: &AppState,
+    who: &Who,
+    pid: PersonId,
+    ev: &PersonnelEvent,
+) -> Result<(), AppError> {
     let now = state.clock().unix();
-    let person = store::get_person(conn, pid).await?.ok_or(AppError::NotFound("person"))?;
+    let person = store::get_person(conn, pid)
+        .await?
+        .ok_or(AppError::NotFound("person"))?;
     let effective = date_str(ev.effective);
     let last_day = date_str(ev.effective.previous_day().unwrap_or(ev.effective));
     let dest = match &ev.org_unit_code {
@@ -197,7 +231,11 @@ async fn apply(conn: &mut Conn, state: &AppState, who: &Who, pid: PersonId, ev: 
         }
         EventKind::Transfer | EventKind::Dispatch => {
             end_post(conn, state, who, &person, &last_day).await?;
-            let status = if ev.kind == EventKind::Dispatch { "dispatched" } else { "active" };
+            let status = if ev.kind == EventKind::Dispatch {
+                "dispatched"
+            } else {
+                "active"
+            };
             store::set_post(conn, pid, dest, ev.title.as_deref(), status, now).await?;
         }
         EventKind::Retire => {
@@ -218,7 +256,13 @@ async fn apply(conn: &mut Conn, state: &AppState, who: &Who, pid: PersonId, ev: 
 
 /// Ends what was tied to the person's old post: their role assignments
 /// (K17.3). Access grants, once they exist, end here too.
-async fn end_post(conn: &mut Conn, state: &AppState, who: &Who, person: &Person, last_day: &str) -> Result<(), AppError> {
+async fn end_post(
+    conn: &mut Conn,
+    state: &AppState,
+    who: &Who,
+    person: &Person,
+    last_day: &str,
+) -> Result<(), AppError> {
     for a in org::store::open_assignments_of(conn, person.id, last_day).await? {
         // An assignment that starts on or after the move never takes effect:
         // its end falls before its start, an empty period.
@@ -261,9 +305,14 @@ pub async fn apply_due(state: &AppState) -> Result<usize, AppError> {
                 drop(tx);
                 let mut tx = state.db().begin().await?;
                 store::mark_event(&mut tx, id, "failed", Some(&e.to_string()), now).await?;
-                let rec = Record::new(Who::Scheduler, "personnel.apply", format!("personnel_event:{id}"), "K17.3")
-                    .outcome(records::Outcome::Failure)
-                    .detail(json!({ "error": e.to_string() }));
+                let rec = Record::new(
+                    Who::Scheduler,
+                    "personnel.apply",
+                    format!("personnel_event:{id}"),
+                    "K17.3",
+                )
+                .outcome(records::Outcome::Failure)
+                .detail(json!({ "error": e.to_string() }));
                 records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
                 tx.commit().await?;
             }
@@ -304,7 +353,12 @@ fn file_error(e: &mamori_personnel_csv::FileError, lang: crate::web::i18n::Lang)
         crate::web::i18n::Lang::Ja => mamori_personnel_csv::MESSAGES_JA,
         crate::web::i18n::Lang::En => mamori_personnel_csv::MESSAGES_EN,
     };
-    ImportError { line: e.line().unwrap_or(0), column: None, code: e.code().to_string(), message: e.render(catalog) }
+    ImportError {
+        line: e.line().unwrap_or(0),
+        column: None,
+        code: e.code().to_string(),
+        message: e.render(catalog),
+    }
 }
 
 /// Imports the HR system's personnel CSV (`mamori import personnel`, the
@@ -349,8 +403,15 @@ pub async fn import_csv(
                 let mut problems = validate(&mut tx, ev).await?;
                 if let Some(scope) = scope {
                     for unit in units_touched(&mut tx, ev).await? {
-                        if org::service::require_in_scope(&mut tx, scope, unit).await.is_err() {
-                            problems.push(FieldError::new("org_unit_code", "people.out_of_scope", &[]));
+                        if org::service::require_in_scope(&mut tx, scope, unit)
+                            .await
+                            .is_err()
+                        {
+                            problems.push(FieldError::new(
+                                "org_unit_code",
+                                "people.out_of_scope",
+                                &[],
+                            ));
                         }
                     }
                 }
@@ -374,7 +435,13 @@ pub async fn import_csv(
     };
     let rows = parsed.rows.len();
     if !errors.is_empty() && !opts.apply_valid {
-        return Ok(ImportReport { encoding: encoding.into(), rows, applied: false, events: vec![], errors });
+        return Ok(ImportReport {
+            encoding: encoding.into(),
+            rows,
+            applied: false,
+            events: vec![],
+            errors,
+        });
     }
     let mut events = Vec::new();
     for (_, ev) in &valid {
@@ -384,5 +451,11 @@ pub async fn import_csv(
         .detail(json!({ "rows": rows, "applied": events.len(), "errors": errors.len(), "encoding": encoding }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
-    Ok(ImportReport { encoding: encoding.into(), rows, applied: !events.is_empty(), events, errors })
+    Ok(ImportReport {
+        encoding: encoding.into(),
+        rows,
+        applied: !events.is_empty(),
+        events,
+        errors,
+    })
 }

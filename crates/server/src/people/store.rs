@@ -49,11 +49,17 @@ fn person_from_row(r: &AnyRow, now: i64) -> Result<Person, sqlx::Error> {
 }
 
 pub async fn get_person(conn: &mut Conn, id: PersonId) -> Result<Option<Person>, sqlx::Error> {
-    let row = sqlx::query(&format!("{PERSON_SELECT} WHERE p.id = $1")).bind(id.0).fetch_optional(conn).await?;
+    let row = sqlx::query(&format!("{PERSON_SELECT} WHERE p.id = $1"))
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?;
     row.as_ref().map(|r| person_from_row(r, 0)).transpose()
 }
 
-pub async fn person_by_number(conn: &mut Conn, number: &str) -> Result<Option<Person>, sqlx::Error> {
+pub async fn person_by_number(
+    conn: &mut Conn,
+    number: &str,
+) -> Result<Option<Person>, sqlx::Error> {
     let row = sqlx::query(&format!("{PERSON_SELECT} WHERE p.employee_number = $1"))
         .bind(number)
         .fetch_optional(conn)
@@ -71,7 +77,12 @@ pub async fn list_people(
     limit: i64,
 ) -> Result<Vec<Person>, sqlx::Error> {
     let pattern = format!("%{}%", query.replace(['%', '_'], ""));
-    let unit_list = units.map(|u| u.iter().map(|x| x.0.to_string()).collect::<Vec<_>>().join(","));
+    let unit_list = units.map(|u| {
+        u.iter()
+            .map(|x| x.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
     // The unit list is made of integers we formatted ourselves, never input.
     let unit_cond = match &unit_list {
         Some(l) if !l.is_empty() => format!("p.org_unit_id IN ({l})"),
@@ -119,7 +130,11 @@ pub struct NewPerson<'a> {
     pub hired_on: Option<&'a str>,
 }
 
-pub async fn insert_person(conn: &mut Conn, p: &NewPerson<'_>, now: i64) -> Result<PersonId, sqlx::Error> {
+pub async fn insert_person(
+    conn: &mut Conn,
+    p: &NewPerson<'_>,
+    now: i64,
+) -> Result<PersonId, sqlx::Error> {
     let row = sqlx::query(
         "INSERT INTO persons (employee_number, name_kanji, name_kana, name_romaji, birth_date, employment,
                               org_unit_id, title, status, hired_on, created_at, updated_at)
@@ -163,7 +178,13 @@ pub async fn set_post(
     Ok(())
 }
 
-pub async fn set_status(conn: &mut Conn, id: PersonId, status: &str, left_on: Option<&str>, now: i64) -> Result<(), sqlx::Error> {
+pub async fn set_status(
+    conn: &mut Conn,
+    id: PersonId,
+    status: &str,
+    left_on: Option<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE persons SET status = $1, left_on = COALESCE($2, left_on), updated_at = $3 WHERE id = $4")
         .bind(status)
         .bind(left_on)
@@ -174,7 +195,12 @@ pub async fn set_status(conn: &mut Conn, id: PersonId, status: &str, left_on: Op
     Ok(())
 }
 
-pub async fn set_left_on(conn: &mut Conn, id: PersonId, left_on: &str, now: i64) -> Result<(), sqlx::Error> {
+pub async fn set_left_on(
+    conn: &mut Conn,
+    id: PersonId,
+    left_on: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE persons SET left_on = $1, updated_at = $2 WHERE id = $3")
         .bind(left_on)
         .bind(now)
@@ -214,14 +240,22 @@ pub async fn insert_event(conn: &mut Conn, e: &NewEvent<'_>, now: i64) -> Result
     row.try_get(0)
 }
 
-pub async fn mark_event(conn: &mut Conn, id: i64, status: &str, error: Option<&str>, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE personnel_events SET status = $1, error = $2, applied_at = $3 WHERE id = $4")
-        .bind(status)
-        .bind(error)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
+pub async fn mark_event(
+    conn: &mut Conn,
+    id: i64,
+    status: &str,
+    error: Option<&str>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE personnel_events SET status = $1, error = $2, applied_at = $3 WHERE id = $4",
+    )
+    .bind(status)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -234,10 +268,16 @@ pub async fn due_events(conn: &mut Conn, date: &str) -> Result<Vec<(i64, String)
     .bind(date)
     .fetch_all(conn)
     .await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
-pub async fn list_events(conn: &mut Conn, number: Option<&str>, limit: i64) -> Result<Vec<PersonnelEventView>, sqlx::Error> {
+pub async fn list_events(
+    conn: &mut Conn,
+    number: Option<&str>,
+    limit: i64,
+) -> Result<Vec<PersonnelEventView>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, employee_number, kind, effective_date, status, source, error, created_at, applied_at, payload
          FROM personnel_events WHERE ($1 = '' OR employee_number = $1) ORDER BY id DESC LIMIT $2",

@@ -73,7 +73,12 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn new(actor: Who, action: &'static str, target: impl Into<String>, clause: &'static str) -> Record {
+    pub fn new(
+        actor: Who,
+        action: &'static str,
+        target: impl Into<String>,
+        clause: &'static str,
+    ) -> Record {
         Record {
             actor,
             action,

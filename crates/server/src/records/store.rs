@@ -55,7 +55,12 @@ pub async fn list(conn: &mut Conn, f: &Filter) -> Result<Vec<StoredRecord>, sqlx
     )
     .bind(f.actor.clone().unwrap_or_default())
     .bind(f.target.clone().unwrap_or_default())
-    .bind(f.action_prefix.as_ref().map(|p| format!("{}%", p.replace('%', ""))).unwrap_or_default())
+    .bind(
+        f.action_prefix
+            .as_ref()
+            .map(|p| format!("{}%", p.replace('%', "")))
+            .unwrap_or_default(),
+    )
     .bind(f.before.unwrap_or(0))
     .bind(f.limit.clamp(1, 500))
     .fetch_all(conn)
@@ -79,5 +84,8 @@ pub async fn list(conn: &mut Conn, f: &Filter) -> Result<Vec<StoredRecord>, sqlx
 }
 
 pub async fn count(conn: &mut Conn) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) FROM records").fetch_one(conn).await?.try_get(0)
+    sqlx::query("SELECT COUNT(*) FROM records")
+        .fetch_one(conn)
+        .await?
+        .try_get(0)
 }

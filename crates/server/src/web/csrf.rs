@@ -23,14 +23,24 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-            .map_err(|_| PageError(AppError::invalid("form", "error.form_encoding", &[])).into_response())?;
-        let sent = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+            PageError(AppError::invalid("form", "error.form_encoding", &[])).into_response()
+        })?;
+        let sent = pairs
+            .iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
         if session.csrf.is_empty() || !token::same(sent, &session.csrf) {
             return Err(PageError(AppError::Csrf).into_response());
         }
         let value = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
-            PageError(AppError::invalid("form", "error.form_fields", &[("detail", e.to_string())])).into_response()
+            PageError(AppError::invalid(
+                "form",
+                "error.form_fields",
+                &[("detail", e.to_string())],
+            ))
+            .into_response()
         })?;
         Ok(CsrfForm(value))
     }

@@ -69,7 +69,9 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            AppError::PasswordChangeRequired | AppError::Forbidden(_) | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::PasswordChangeRequired | AppError::Forbidden(_) | AppError::Csrf => {
+                StatusCode::FORBIDDEN
+            }
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
@@ -137,7 +139,12 @@ impl<E: Into<AppError>> From<E> for ApiError {
 
 pub fn problem_response(status: StatusCode, problem: &Problem) -> Response {
     let body = serde_json::to_vec(problem).unwrap_or_default();
-    (status, [(header::CONTENT_TYPE, "application/problem+json")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body,
+    )
+        .into_response()
 }
 
 impl IntoResponse for ApiError {
@@ -186,7 +193,9 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let e = self.0;
         match e {
-            AppError::Unauthenticated => return axum::response::Redirect::to("/login").into_response(),
+            AppError::Unauthenticated => {
+                return axum::response::Redirect::to("/login").into_response()
+            }
             AppError::PasswordChangeRequired => {
                 return axum::response::Redirect::to("/password").into_response()
             }
@@ -195,7 +204,11 @@ impl IntoResponse for PageError {
         let lang = i18n::current();
         let reference = e.log_internal();
         let status = e.status();
-        let mut message = i18n::t(lang, e.code(), &[("reference", reference.clone().unwrap_or_default())]);
+        let mut message = i18n::t(
+            lang,
+            e.code(),
+            &[("reference", reference.clone().unwrap_or_default())],
+        );
         if let AppError::Invalid(errors) = &e {
             for fe in errors {
                 message.push('\n');

@@ -57,7 +57,11 @@ fn load(sources: &[&str]) -> HashMap<String, String> {
 
 fn flatten(prefix: &str, table: &toml::Table, out: &mut HashMap<String, String>) {
     for (k, v) in table {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             toml::Value::String(s) => {
                 out.insert(key, s.clone());
@@ -85,7 +89,10 @@ const EN_SOURCES: &[&str] = &[
 
 fn catalogs() -> &'static Catalogs {
     static C: OnceLock<Catalogs> = OnceLock::new();
-    C.get_or_init(|| Catalogs { ja: load(JA_SOURCES), en: load(EN_SOURCES) })
+    C.get_or_init(|| Catalogs {
+        ja: load(JA_SOURCES),
+        en: load(EN_SOURCES),
+    })
 }
 
 /// The message for `key`, with `{name}` placeholders filled from `params`.
@@ -123,9 +130,13 @@ mod tests {
     #[test]
     fn catalogs_parse_and_english_covers_japanese() {
         for src in JA_SOURCES.iter().chain(EN_SOURCES) {
-            src.parse::<toml::Table>().expect("catalog must be valid TOML");
+            src.parse::<toml::Table>()
+                .expect("catalog must be valid TOML");
         }
-        let missing: Vec<_> = keys_ja().into_iter().filter(|k| !has_key(Lang::En, k)).collect();
+        let missing: Vec<_> = keys_ja()
+            .into_iter()
+            .filter(|k| !has_key(Lang::En, k))
+            .collect();
         assert!(missing.is_empty(), "keys without English text: {missing:?}");
     }
 }

@@ -21,9 +21,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         // A syntax error has no meaningful field: the body as a whole is wrong.
-        let field = if path == "." || inner.is_syntax() || inner.is_eof() { "body".to_string() } else { path };
-        let code = if inner.is_syntax() || inner.is_eof() { "json.syntax" } else { "json.invalid" };
-        AppError::Invalid(vec![FieldError::new(field, code, &[("detail", inner.to_string())])])
+        let field = if path == "." || inner.is_syntax() || inner.is_eof() {
+            "body".to_string()
+        } else {
+            path
+        };
+        let code = if inner.is_syntax() || inner.is_eof() {
+            "json.syntax"
+        } else {
+            "json.invalid"
+        };
+        AppError::Invalid(vec![FieldError::new(
+            field,
+            code,
+            &[("detail", inner.to_string())],
+        )])
     })
 }
 
@@ -35,26 +47,55 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for ApiJson<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case("application/json")
+            })
             .unwrap_or(false);
         if !is_json {
-            return Err(ApiError(AppError::invalid("Content-Type", "json.content_type", &[])).into_response());
+            return Err(
+                ApiError(AppError::invalid("Content-Type", "json.content_type", &[]))
+                    .into_response(),
+            );
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|_| {
-            ApiError(AppError::invalid("body", "json.too_large", &[("max", MAX_JSON.to_string())])).into_response()
+            ApiError(AppError::invalid(
+                "body",
+                "json.too_large",
+                &[("max", MAX_JSON.to_string())],
+            ))
+            .into_response()
         })?;
-        parse_json(&bytes).map(ApiJson).map_err(|e| ApiError(e).into_response())
+        parse_json(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError(e).into_response())
     }
 }
 
 /// Checks a string field's length in characters and that it is not blank.
-pub fn check_text(errors: &mut Vec<FieldError>, field: &str, value: &str, max: usize, required: bool) {
+pub fn check_text(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: &str,
+    max: usize,
+    required: bool,
+) {
     let n = value.chars().count();
     if required && value.trim().is_empty() {
         errors.push(FieldError::new(field, "field.required", &[]));
     } else if n > max {
-        errors.push(FieldError::new(field, "field.too_long", &[("max", max.to_string())]));
-    } else if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        errors.push(FieldError::new(
+            field,
+            "field.too_long",
+            &[("max", max.to_string())],
+        ));
+    } else if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         errors.push(FieldError::new(field, "field.control_chars", &[]));
     }
 }
@@ -64,7 +105,11 @@ pub fn check_date(errors: &mut Vec<FieldError>, field: &str, value: &str) -> Opt
     match mamori_policy::wareki::parse_date(value) {
         Some(d) => Some(d),
         None => {
-            errors.push(FieldError::new(field, "field.bad_date", &[("value", value.chars().take(40).collect())]));
+            errors.push(FieldError::new(
+                field,
+                "field.bad_date",
+                &[("value", value.chars().take(40).collect())],
+            ));
             None
         }
     }

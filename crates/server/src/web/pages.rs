@@ -9,7 +9,9 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 
 pub fn routes(r: Routes) -> Routes {
-    r.get("/", home).get("/lang/{code}", switch_lang).get("/static/mamori.css", css)
+    r.get("/", home)
+        .get("/lang/{code}", switch_lang)
+        .get("/static/mamori.css", css)
 }
 
 async fn home(State(state): State<AppState>, ctx: SessionCtx) -> Result<Response, PageError> {
@@ -35,7 +37,14 @@ async fn switch_lang(Path(code): Path<String>, headers: HeaderMap) -> Response {
         .filter(|p| p.starts_with('/') && !p.starts_with("//") && !p.starts_with("/lang/"))
         .unwrap_or_else(|| "/".into());
     (
-        [(header::SET_COOKIE, format!("{}={}; Path=/; SameSite=Lax; Max-Age=31536000", crate::web::LANG_COOKIE, lang.code()))],
+        [(
+            header::SET_COOKIE,
+            format!(
+                "{}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+                crate::web::LANG_COOKIE,
+                lang.code()
+            ),
+        )],
         Redirect::to(&back),
     )
         .into_response()
@@ -43,7 +52,10 @@ async fn switch_lang(Path(code): Path<String>, headers: HeaderMap) -> Response {
 
 async fn css() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../../templates/mamori.css"),
     )
         .into_response()

@@ -47,26 +47,36 @@ fn env() -> &'static Environment<'static> {
                 tracing::error!(template = name, error = %e, "template does not compile");
             }
         }
-        env.add_function("t", |key: String, kwargs: minijinja::value::Kwargs| -> Result<String, minijinja::Error> {
-            let mut params = Vec::new();
-            for k in kwargs.args() {
-                let v: Value = kwargs.get(k)?;
-                params.push((k.to_string(), v.to_string()));
-            }
-            let borrowed: Vec<(&str, String)> = params.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-            Ok(i18n::t(i18n::current(), &key, &borrowed))
+        env.add_function(
+            "t",
+            |key: String, kwargs: minijinja::value::Kwargs| -> Result<String, minijinja::Error> {
+                let mut params = Vec::new();
+                for k in kwargs.args() {
+                    let v: Value = kwargs.get(k)?;
+                    params.push((k.to_string(), v.to_string()));
+                }
+                let borrowed: Vec<(&str, String)> = params
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.clone()))
+                    .collect();
+                Ok(i18n::t(i18n::current(), &key, &borrowed))
+            },
+        );
+        env.add_filter("datetime", |secs: Option<i64>| {
+            secs.map(crate::clock::format_unix).unwrap_or_default()
         });
-        env.add_filter("datetime", |secs: Option<i64>| secs.map(crate::clock::format_unix).unwrap_or_default());
         env.add_filter("wareki", |date: Option<String>| {
             date.as_deref()
                 .and_then(crate::clock::parse_date_str)
                 .map(mamori_policy::wareki::format_date_ja)
                 .unwrap_or_default()
         });
-        env.add_filter("role_name", |code: String| match code.parse::<mamori_policy::Role>() {
-            Ok(r) if i18n::current() == Lang::En => r.en().to_string(),
-            Ok(r) => r.ja().to_string(),
-            Err(_) => code,
+        env.add_filter("role_name", |code: String| {
+            match code.parse::<mamori_policy::Role>() {
+                Ok(r) if i18n::current() == Lang::En => r.en().to_string(),
+                Ok(r) => r.ja().to_string(),
+                Err(_) => code,
+            }
         });
         env
     })
@@ -85,7 +95,11 @@ pub struct Chrome {
 
 impl Chrome {
     pub fn anonymous(csrf: &str) -> Chrome {
-        Chrome { lang: i18n::current().code(), csrf: csrf.into(), ..Default::default() }
+        Chrome {
+            lang: i18n::current().code(),
+            csrf: csrf.into(),
+            ..Default::default()
+        }
     }
 
     pub fn for_actor(actor: &Actor) -> Chrome {
@@ -118,7 +132,9 @@ impl Chrome {
 
 /// Renders a template with the chrome and the page's own context.
 pub fn render<S: Serialize>(name: &str, chrome: &Chrome, ctx: S) -> Result<Html<String>, AppError> {
-    let tmpl = env().get_template(name).map_err(|e| AppError::Internal(format!("template {name}: {e}")))?;
+    let tmpl = env()
+        .get_template(name)
+        .map_err(|e| AppError::Internal(format!("template {name}: {e}")))?;
     let html = tmpl
         .render(minijinja::context! { chrome => chrome, page => Value::from_serialize(&ctx) })
         .map_err(|e| AppError::Internal(format!("render {name}: {e:#}")))?;
@@ -128,14 +144,24 @@ pub fn render<S: Serialize>(name: &str, chrome: &Chrome, ctx: S) -> Result<Html<
 /// The error page (never fails: falls back to plain text).
 pub fn render_error(status: u16, message: &str) -> Html<String> {
     let chrome = Chrome::anonymous("");
-    match render("error.html", &chrome, minijinja::context! { status => status, message => message }) {
+    match render(
+        "error.html",
+        &chrome,
+        minijinja::context! { status => status, message => message },
+    ) {
         Ok(h) => h,
-        Err(_) => Html(format!("<!doctype html><title>{status}</title><p>{}</p>", html_escape(message))),
+        Err(_) => Html(format!(
+            "<!doctype html><title>{status}</title><p>{}</p>",
+            html_escape(message)
+        )),
     }
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -145,12 +171,15 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         let mut env = Environment::new();
-        env.add_function("t", |_k: String, _kw: minijinja::value::Kwargs| String::new());
+        env.add_function("t", |_k: String, _kw: minijinja::value::Kwargs| {
+            String::new()
+        });
         env.add_filter("datetime", |_: Option<i64>| String::new());
         env.add_filter("wareki", |_: Option<String>| String::new());
         env.add_filter("role_name", |s: String| s);
         for (name, src) in TEMPLATES {
-            env.add_template(name, src).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            env.add_template(name, src)
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         }
     }
 }

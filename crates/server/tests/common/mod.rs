@@ -51,10 +51,20 @@ pub async fn app(engine: Engine) -> Option<TestApp> {
             };
             let name = format!("mamori_t_{}", mamori_server::auth::token::random_hex(6));
             sqlx::any::install_default_drivers();
-            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.expect("connect to PostgreSQL");
-            sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+            let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+                .await
+                .expect("connect to PostgreSQL");
+            sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+                .await
+                .expect("create database");
             let url = match base.rfind('/') {
-                Some(i) if base[..i].contains("://") && base[i..].len() > 1 && !base[..i].ends_with('/') => format!("{}/{name}", &base[..i]),
+                Some(i)
+                    if base[..i].contains("://")
+                        && base[i..].len() > 1
+                        && !base[..i].ends_with('/') =>
+                {
+                    format!("{}/{name}", &base[..i])
+                }
                 _ => format!("{}/{name}", base.trim_end_matches('/')),
             };
             config.database_url = url;
@@ -62,17 +72,31 @@ pub async fn app(engine: Engine) -> Option<TestApp> {
         }
     }
     let state = AppState::open(config).await.expect("open app");
-    let path = mamori_server::demo::load_if_empty(&state).await.expect("demo").expect("fresh database");
+    let path = mamori_server::demo::load_if_empty(&state)
+        .await
+        .expect("demo")
+        .expect("fresh database");
     let text = std::fs::read_to_string(path).expect("demo accounts");
     let mut passwords = HashMap::new();
     let mut logins = Vec::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let cols: Vec<&str> = line.split('\t').collect();
         passwords.insert(cols[0].to_string(), cols[1].to_string());
-        logins.push((cols[0].to_string(), cols[3].to_string(), cols[5].to_string()));
+        logins.push((
+            cols[0].to_string(),
+            cols[3].to_string(),
+            cols[5].to_string(),
+        ));
     }
     let router = mamori_server::app::router(state.clone());
-    Some(TestApp { state, router, dir, passwords, logins, pg })
+    Some(TestApp {
+        state,
+        router,
+        dir,
+        passwords,
+        logins,
+        pg,
+    })
 }
 
 impl Drop for TestApp {
@@ -80,10 +104,20 @@ impl Drop for TestApp {
         if let Some((base, name)) = self.pg.take() {
             // Best effort: drop the test database on a separate runtime.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 rt.block_on(async {
-                    let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.ok()?;
-                    sqlx::Executor::execute(&mut c, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await.ok()
+                    let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+                        .await
+                        .ok()?;
+                    sqlx::Executor::execute(
+                        &mut c,
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                    )
+                    .await
+                    .ok()
                 })
             })
             .join();
@@ -132,7 +166,11 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn content_type(&self) -> String {
-        self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -147,21 +185,37 @@ pub struct Client {
 
 impl TestApp {
     pub fn client(&self) -> Client {
-        Client { router: self.router.clone(), state: self.state.clone(), cookie: None, ip: "10.0.0.1:50000".parse().unwrap() }
+        Client {
+            router: self.router.clone(),
+            state: self.state.clone(),
+            cookie: None,
+            ip: "10.0.0.1:50000".parse().unwrap(),
+        }
     }
 
     /// A client logged in through the API as `login` with its demo password.
     pub async fn logged_in(&self, login: &str) -> Client {
         let mut c = self.client();
         let pw = self.passwords[login].clone();
-        let r = c.post_json("/api/v1/session", &serde_json::json!({ "login": login, "password": pw })).await;
+        let r = c
+            .post_json(
+                "/api/v1/session",
+                &serde_json::json!({ "login": login, "password": pw }),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "login {login}: {}", r.text());
         c
     }
 }
 
 impl Client {
-    pub async fn request(&mut self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Response {
+    pub async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Response {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(ct) = content_type {
             req = req.header(header::CONTENT_TYPE, ct);
@@ -171,18 +225,37 @@ impl Client {
         }
         let mut req = req.body(Body::from(body)).expect("request");
         req.extensions_mut().insert(ConnectInfo(self.ip));
-        let res = self.router.clone().oneshot(req).await.expect("router never fails");
+        let res = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router never fails");
         for v in res.headers().get_all(header::SET_COOKIE) {
             let v = v.to_str().unwrap_or("");
             if let Some(rest) = v.strip_prefix("mamori_session=") {
                 let val = rest.split(';').next().unwrap_or("");
-                self.cookie = if val.is_empty() { None } else { Some(val.to_string()) };
+                self.cookie = if val.is_empty() {
+                    None
+                } else {
+                    Some(val.to_string())
+                };
             }
         }
         let status = res.status();
         let headers = res.headers().clone();
-        let body = res.into_body().collect().await.expect("body").to_bytes().to_vec();
-        Response { status, headers, body }
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Response {
@@ -192,18 +265,36 @@ impl Client {
         self.request(Method::DELETE, path, None, vec![]).await
     }
     pub async fn post_json(&mut self, path: &str, body: &Value) -> Response {
-        self.request(Method::POST, path, Some("application/json"), body.to_string().into_bytes()).await
+        self.request(
+            Method::POST,
+            path,
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await
     }
     pub async fn put_json(&mut self, path: &str, body: &Value) -> Response {
-        self.request(Method::PUT, path, Some("application/json"), body.to_string().into_bytes()).await
+        self.request(
+            Method::PUT,
+            path,
+            Some("application/json"),
+            body.to_string().into_bytes(),
+        )
+        .await
     }
 
     /// The session's CSRF token, as a page's hidden field would carry it.
     pub async fn csrf(&self) -> String {
-        let Some(c) = &self.cookie else { return String::new() };
+        let Some(c) = &self.cookie else {
+            return String::new();
+        };
         let digest = mamori_server::auth::token::digest(c);
         let mut conn = self.state.db().pool().acquire().await.unwrap();
-        let row: (String,) = sqlx::query_as("SELECT csrf FROM sessions WHERE id_hash = $1").bind(digest).fetch_one(&mut *conn).await.unwrap();
+        let row: (String,) = sqlx::query_as("SELECT csrf FROM sessions WHERE id_hash = $1")
+            .bind(digest)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
         row.0
     }
 
@@ -213,7 +304,13 @@ impl Client {
         let mut pairs: Vec<(&str, &str)> = fields.to_vec();
         pairs.push(("csrf", &csrf));
         let body = serde_urlencoded::to_string(&pairs).unwrap();
-        self.request(Method::POST, path, Some("application/x-www-form-urlencoded"), body.into_bytes()).await
+        self.request(
+            Method::POST,
+            path,
+            Some("application/x-www-form-urlencoded"),
+            body.into_bytes(),
+        )
+        .await
     }
 }
 
@@ -242,6 +339,10 @@ macro_rules! both_engines {
 /// Counts records with this action.
 pub async fn records_with(app: &TestApp, action: &str) -> i64 {
     let mut conn = app.state.db().pool().acquire().await.unwrap();
-    let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records WHERE action = $1").bind(action).fetch_one(&mut *conn).await.unwrap();
+    let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM records WHERE action = $1")
+        .bind(action)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
     row.0
 }

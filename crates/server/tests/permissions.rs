@@ -1,0 +1,349 @@
+//! The permission matrix (SPEC §6): every route × every role, in one table.
+//! A route the application serves that is missing here fails the test, so
+//! no route can be added without deciding who may use it.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{manager_of, plain_staff, TestApp};
+use std::collections::HashSet;
+
+/// Columns of the matrix, in order.
+const ROLES: [&str; 10] = [
+    "anon", "staff", "leader", "operator", "viewer", "manager", "chief", "director", "cio",
+    "auditor",
+];
+
+/// How a request is sent.
+#[derive(Clone, Copy)]
+enum Body {
+    None,
+    Json(&'static str),
+    Form(&'static [(&'static str, &'static str)]),
+    Csv(&'static str),
+}
+
+/// (method, route as registered, body, who may: one letter per role above,
+/// `y` allowed / `n` refused). `{unit}`, `{person}`, `{account}`,
+/// `{assignment}` are filled with targets in 戸籍住民課.
+const MATRIX: &[(&str, &str, Body, &str)] = &[
+    //                                                                        a s l o v m c d c a
+    ("GET", "/healthz", Body::None, "yyyyyyyyyy"),
+    ("GET", "/api/v1/openapi.json", Body::None, "yyyyyyyyyy"),
+    ("GET", "/", Body::None, "nyyyyyyyyy"),
+    ("GET", "/lang/{code}", Body::None, "yyyyyyyyyy"),
+    ("GET", "/static/mamori.css", Body::None, "yyyyyyyyyy"),
+    ("GET", "/login", Body::None, "yyyyyyyyyy"),
+    (
+        "POST",
+        "/login",
+        Body::Form(&[("login", "nobody"), ("password", "x")]),
+        "yyyyyyyyyy",
+    ),
+    (
+        "POST",
+        "/api/v1/session",
+        Body::Json(r#"{"login": "nobody", "password": "x"}"#),
+        "yyyyyyyyyy",
+    ),
+    ("POST", "/logout", Body::Form(&[]), "nyyyyyyyyy"),
+    ("DELETE", "/api/v1/session", Body::None, "nyyyyyyyyy"),
+    ("GET", "/password", Body::None, "nyyyyyyyyy"),
+    (
+        "POST",
+        "/password",
+        Body::Form(&[
+            ("current_password", "x"),
+            ("new_password", "y"),
+            ("confirm_password", "z"),
+        ]),
+        "nyyyyyyyyy",
+    ),
+    (
+        "PUT",
+        "/api/v1/me/password",
+        Body::Json(r#"{"current_password": "x", "new_password": "y"}"#),
+        "nyyyyyyyyy",
+    ),
+    ("GET", "/api/v1/me", Body::None, "nyyyyyyyyy"),
+    ("GET", "/me", Body::None, "nyyyyyyyyy"),
+    (
+        "POST",
+        "/me/sessions/end",
+        Body::Form(&[("id", "0000000000000000")]),
+        "nyyyyyyyyy",
+    ),
+    ("GET", "/api/v1/me/sessions", Body::None, "nyyyyyyyyy"),
+    (
+        "DELETE",
+        "/api/v1/me/sessions/{id}",
+        Body::None,
+        "nyyyyyyyyy",
+    ),
+    ("GET", "/api/v1/org-units", Body::None, "nyyyyyyyyy"),
+    ("GET", "/api/v1/org-units/{id}", Body::None, "nyyyyyyyyy"),
+    ("POST", "/api/v1/org-units", Body::Json("{}"), "nnnnnnynnn"),
+    (
+        "PUT",
+        "/api/v1/org-units/{id}",
+        Body::Json("{}"),
+        "nnnnnnynnn",
+    ),
+    ("GET", "/api/v1/role-assignments", Body::None, "nyyyyyyyyy"),
+    (
+        "POST",
+        "/api/v1/role-assignments",
+        Body::Json("{}"),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/api/v1/role-assignments/{id}/end",
+        Body::Json(r#"{"valid_to": "not a date"}"#),
+        "nnnnnyynnn",
+    ),
+    (
+        "GET",
+        "/api/v1/people/{id}/reporting-chain",
+        Body::None,
+        "nyyyyyyyyy",
+    ),
+    ("GET", "/api/v1/approver", Body::None, "nyyyyyyyyy"),
+    ("GET", "/api/v1/systems", Body::None, "nyyyyyyyyy"),
+    ("GET", "/api/v1/people", Body::None, "nnynnyyyyy"),
+    ("GET", "/api/v1/people/{id}", Body::None, "nnynnyyyyy"),
+    ("GET", "/api/v1/personnel-events", Body::None, "nnnnnyynnn"),
+    (
+        "POST",
+        "/api/v1/personnel-events",
+        Body::Json("{}"),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/api/v1/personnel-events/import",
+        Body::Csv(""),
+        "nnnnnnynnn",
+    ),
+    (
+        "POST",
+        "/api/v1/accounts/{id}/actions",
+        Body::Json(r#"{"action": "none"}"#),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/api/v1/accounts/{id}/reset-password",
+        Body::None,
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/api/v1/accounts/force-password-change",
+        Body::Json(r#"{"reason": ""}"#),
+        "nnnnnnyynn",
+    ),
+    (
+        "POST",
+        "/api/v1/accounts/shared",
+        Body::Json("{}"),
+        "nnnnnyynnn",
+    ),
+    ("GET", "/api/v1/settings", Body::None, "nnnnnnynnn"),
+    (
+        "PUT",
+        "/api/v1/settings",
+        Body::Json(r#"{"key": "none", "value": 0}"#),
+        "nnnnnnynnn",
+    ),
+    ("GET", "/api/v1/records", Body::None, "nnnnnnyyyy"),
+    ("GET", "/records", Body::None, "nnnnnnyyyy"),
+    // Pages.
+    ("GET", "/org", Body::None, "nyyyyyyyyy"),
+    ("POST", "/org/units", Body::Form(&[]), "nnnnnnynnn"),
+    ("GET", "/org/units/{id}", Body::None, "nyyyyyyyyy"),
+    ("POST", "/org/units/{id}", Body::Form(&[]), "nnnnnnynnn"),
+    (
+        "POST",
+        "/org/units/{id}/roles",
+        Body::Form(&[]),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/org/roles/{id}/end",
+        Body::Form(&[("valid_to", "not a date")]),
+        "nnnnnyynnn",
+    ),
+    ("GET", "/people", Body::None, "nnynnyyyyy"),
+    ("GET", "/people/{id}", Body::None, "nnynnyyyyy"),
+    (
+        "POST",
+        "/people/{id}/account",
+        Body::Form(&[("action", "none")]),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/people/{id}/reset-password",
+        Body::Form(&[]),
+        "nnnnnyynnn",
+    ),
+    ("GET", "/people/new-event", Body::None, "nnnnnyynnn"),
+    ("POST", "/people/new-event", Body::Form(&[]), "nnnnnyynnn"),
+    ("GET", "/people/import", Body::None, "nnnnnnynnn"),
+    ("POST", "/people/import", Body::Form(&[]), "nnnnnnynnn"),
+    ("GET", "/accounts", Body::None, "nnnnnyynnn"),
+    ("POST", "/accounts/shared", Body::Form(&[]), "nnnnnyynnn"),
+    (
+        "POST",
+        "/accounts/force-change",
+        Body::Form(&[("reason", "")]),
+        "nnnnnyynnn",
+    ),
+    ("GET", "/settings", Body::None, "nnnnnnynnn"),
+    (
+        "POST",
+        "/settings",
+        Body::Form(&[("key", "none"), ("value", "0")]),
+        "nnnnnnynnn",
+    ),
+];
+
+/// Logins for each column (None for anonymous).
+fn testers(app: &TestApp) -> Vec<Option<String>> {
+    let find = |role: &str, unit: &str| {
+        app.logins
+            .iter()
+            .find(|(_, u, roles)| {
+                (unit.is_empty() || u == unit) && roles.split('・').any(|r| r == role)
+            })
+            .map(|(l, _, _)| l.clone())
+            .unwrap_or_else(|| panic!("no {role} in {unit}"))
+    };
+    vec![
+        None,
+        Some(plain_staff(app, "企画課")),
+        Some(find("情報化推進リーダー", "戸籍住民課")),
+        Some(find("運用管理者", "情報政策課")),
+        Some(find("指名閲覧者", "戸籍住民課")),
+        Some(manager_of(app, "戸籍住民課")),
+        Some(find("セキュリティ総括管理者", "")),
+        Some(find("セキュリティ統括者", "")),
+        Some(find("最高情報統括責任者", "")),
+        Some(find("外部監査人", "")),
+    ]
+}
+
+async fn check_matrix(app: TestApp) {
+    // Every served route is in the table, and nothing in the table is stale.
+    let served: HashSet<(String, String)> = mamori_server::app::route_table()
+        .into_iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    let listed: HashSet<(String, String)> = MATRIX
+        .iter()
+        .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
+        .collect();
+    let missing: Vec<_> = served.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without a row in the permission matrix: {missing:?}"
+    );
+    let stale: Vec<_> = listed.difference(&served).collect();
+    assert!(
+        stale.is_empty(),
+        "rows for routes that do not exist: {stale:?}"
+    );
+
+    // Targets in 戸籍住民課 so unit-scoped roles are in scope.
+    let chief = testers(&app)[6].clone().unwrap();
+    let mut c = app.logged_in(&chief).await;
+    let target = plain_staff(&app, "戸籍住民課");
+    let person = c.get(&format!("/api/v1/people?q={target}")).await.json()[0].clone();
+    let person_id = person["id"].as_i64().unwrap().to_string();
+    let account_id = person["account"]["id"].as_i64().unwrap().to_string();
+    let unit_id = person["org_unit_id"].as_i64().unwrap().to_string();
+    let assignment = c
+        .get(&format!("/api/v1/role-assignments?org_unit_id={unit_id}"))
+        .await
+        .json()[0]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+
+    let testers = testers(&app);
+    let mut failures = Vec::new();
+    for (method, route, body, expect) in MATRIX {
+        let id = if route.starts_with("/api/v1/accounts/")
+            || route.starts_with("/people/{id}/account")
+        {
+            &account_id
+        } else if route.contains("role-assignments") || route.starts_with("/org/roles") {
+            &assignment
+        } else if route.contains("org-units") || route.starts_with("/org/units") {
+            &unit_id
+        } else if route.starts_with("/people/") || route.starts_with("/api/v1/people/") {
+            &person_id
+        } else {
+            "0"
+        };
+        let mut path = route.replace("{id}", id).replace("{code}", "en");
+        if *route == "/api/v1/approver" {
+            path = format!("{path}?clause=K13.3&org_unit_id={unit_id}");
+        }
+        // The people pages address accounts by person.
+        if route.starts_with("/people/{id}") {
+            path = route.replace("{id}", &person_id);
+        }
+        for (col, who) in testers.iter().enumerate() {
+            let mut client = match who {
+                Some(login) => app.logged_in(login).await,
+                None => app.client(),
+            };
+            let m = Method::from_bytes(method.as_bytes()).unwrap();
+            let r = match body {
+                Body::None => client.request(m, &path, None, vec![]).await,
+                Body::Json(j) => {
+                    client
+                        .request(m, &path, Some("application/json"), j.as_bytes().to_vec())
+                        .await
+                }
+                Body::Csv(s) => {
+                    client
+                        .request(m, &path, Some("text/csv"), s.as_bytes().to_vec())
+                        .await
+                }
+                Body::Form(fields) => client.post_form(&path, fields).await,
+            };
+            assert!(
+                !r.status.is_server_error(),
+                "{method} {path} as {}: {} {}",
+                ROLES[col],
+                r.status,
+                r.text()
+            );
+            let refused = r.status == StatusCode::FORBIDDEN
+                || r.status == StatusCode::UNAUTHORIZED
+                || (who.is_none()
+                    && r.status == StatusCode::SEE_OTHER
+                    && r.headers.get("location").is_some_and(|l| l == "/login"));
+            let allowed = expect.as_bytes()[col] == b'y';
+            if allowed == refused {
+                failures.push(format!(
+                    "{method} {route} as {}: expected {} but got {}",
+                    ROLES[col],
+                    if allowed { "allowed" } else { "refused" },
+                    r.status
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "permission matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+
+both_engines!(every_route_times_every_role, check_matrix);
