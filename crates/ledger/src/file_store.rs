@@ -24,7 +24,9 @@
 //! data was deleted behind our back: the store still opens, for
 //! verification, but refuses appends.
 //!
-//! One process should open a directory at a time (the server holds it).
+//! One `FileStore` should open a directory at a time (opening truncates
+//! what is not yet committed, which would cut a concurrent writer's batch);
+//! readers beside the writer use [`FileStore::snapshot`].
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -34,7 +36,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::hash::{Hash, HASH_SIZE};
-use crate::store::{check_append, check_range, Store, StoreError};
+use crate::store::{check_append, check_range, EntryBatch, Store, StoreError};
 use crate::tile::MAX_ENTRY_SIZE;
 use crate::tree::{stored_hash_count, HashReader, TreeError};
 
@@ -96,6 +98,7 @@ pub struct FileStore {
     state: Commit,
     damage: Option<String>,
     poisoned: bool,
+    read_only: bool,
 }
 
 fn open_rw(path: &Path) -> io::Result<File> {
@@ -177,6 +180,7 @@ impl FileStore {
             state,
             damage: None,
             poisoned: false,
+            read_only: false,
         };
         store.recover()?;
         Ok(store)
@@ -215,6 +219,24 @@ impl FileStore {
             self.damage = Some(damage.join("; "));
         }
         Ok(())
+    }
+
+    /// A read-only handle on the records committed so far, for readers
+    /// that run beside the writer (a periodic full verification, proof
+    /// serving). Safe because committed bytes are never rewritten; the
+    /// snapshot does not see later appends.
+    pub fn snapshot(&self) -> Result<FileStore, StoreError> {
+        Ok(FileStore {
+            dir: self.dir.clone(),
+            entries: self.entries.try_clone()?,
+            offsets: self.offsets.try_clone()?,
+            hashes: self.hashes.try_clone()?,
+            commit: self.commit.try_clone()?,
+            state: self.state,
+            damage: self.damage.clone(),
+            poisoned: self.poisoned,
+            read_only: true,
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -346,6 +368,9 @@ impl Store for FileStore {
     }
 
     fn append(&mut self, entries: &[&[u8]], hashes: &[Hash]) -> Result<u64, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
         if self.poisoned {
             return Err(StoreError::Poisoned);
         }
@@ -384,9 +409,14 @@ impl Store for FileStore {
     }
 
     fn read_entries(&self, start: u64, count: u64) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let batch = self.read_entry_batch(start, count)?;
+        Ok(batch.iter().map(|e| e.map(<[u8]>::to_vec)).collect())
+    }
+
+    fn read_entry_batch(&self, start: u64, count: u64) -> Result<EntryBatch, StoreError> {
         check_range(start, count, self.state.size)?;
         if count == 0 {
-            return Ok(Vec::new());
+            return Ok(EntryBatch::default());
         }
         let offs = self.read_offsets(start, count)?;
         for (i, w) in offs.windows(2).enumerate() {
@@ -400,7 +430,7 @@ impl Store for FileStore {
         let (lo, hi) = (offs[0], offs[offs.len() - 1]);
         let mut data = vec![0u8; (hi - lo) as usize];
         let got = read_at_most(&self.entries, &mut data, lo)? as u64;
-        let mut out = Vec::with_capacity(count as usize);
+        let mut spans = Vec::with_capacity(count as usize);
         for (i, w) in offs.windows(2).enumerate() {
             if w[1] - lo > got {
                 return Err(StoreError::Damaged {
@@ -408,10 +438,9 @@ impl Store for FileStore {
                     what: "entry bytes missing".into(),
                 });
             }
-            out.push(Some(
-                data[(w[0] - lo) as usize..(w[1] - lo) as usize].to_vec(),
-            ));
+            spans.push(Some((w[0] - lo) as usize..(w[1] - lo) as usize));
         }
-        Ok(out)
+        EntryBatch::from_parts(data, spans)
+            .ok_or_else(|| StoreError::Corrupt("entry spans outside the read buffer".into()))
     }
 }

@@ -18,6 +18,7 @@
 //! Nothing here knows HTTP or SQL.
 
 pub mod checkpoint;
+#[cfg(unix)]
 pub mod file_store;
 pub mod hash;
 pub mod log;
@@ -29,6 +30,7 @@ pub mod tile;
 pub mod tree;
 
 pub use checkpoint::{open_checkpoint, Checkpoint, CheckpointError};
+#[cfg(unix)]
 pub use file_store::FileStore;
 pub use hash::Hash;
 pub use log::{
@@ -37,6 +39,6 @@ pub use log::{
 pub use note::{Note, NoteError, Signer, Verifier};
 pub use proof::{verify_consistency, verify_inclusion};
 pub use record::{AccessRecord, AccessResult, RecordError};
-pub use store::{MemoryStore, Store, StoreError};
+pub use store::{EntryBatch, MemoryStore, Store, StoreError};
 pub use tile::{Tile, TileError, TileKind};
 pub use tree::{Frontier, HashReader, TreeError};

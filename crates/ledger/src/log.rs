@@ -9,8 +9,8 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::hash::Hash;
 use crate::note::Signer;
 use crate::proof::verify_consistency;
-use crate::store::{Store, StoreError};
-use crate::tile::MAX_ENTRY_SIZE;
+use crate::store::{EntryBatch, Store, StoreError};
+use crate::tile::{self as tiles, Tile, TileError, TileKind, MAX_ENTRY_SIZE};
 use crate::tree::{self, split_stored_hash_index, stored_hash_count, Frontier, TreeError};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,12 @@ pub enum LogError {
     WouldShrink { size: u64, signed: u64 },
     #[error("the log is not consistent with the checkpoint signed at size {signed}")]
     Inconsistent { signed: u64 },
+    #[error(transparent)]
+    Tile(#[from] TileError),
+    #[error("tile {0} is not available at the current log size")]
+    TileNotAvailable(String),
+    #[error("record {index} was pruned; its bundle cannot be served")]
+    Pruned { index: u64 },
 }
 
 /// What a full verification found.
@@ -252,23 +258,25 @@ pub fn verify_store<S: Store + ?Sized>(store: &S, trusted: Option<&Checkpoint>) 
 /// Leaf hashes of a chunk of entries. Leaf hashing is most of the work of
 /// a full verification and needs no order, so it is split over two
 /// threads when the machine has them.
-fn leaf_hashes(entries: &[Option<Vec<u8>>]) -> Vec<Option<Hash>> {
-    let hash_all = |es: &[Option<Vec<u8>>]| -> Vec<Option<Hash>> {
-        es.iter().map(|e| e.as_deref().map(Hash::leaf)).collect()
+fn leaf_hashes(entries: &EntryBatch) -> Vec<Option<Hash>> {
+    let hash_range = |r: std::ops::Range<usize>| -> Vec<Option<Hash>> {
+        r.filter_map(|i| entries.get(i))
+            .map(|e| e.map(Hash::leaf))
+            .collect()
     };
-    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if parallel < 2 || entries.len() < 256 {
-        return hash_all(entries);
+    let n = entries.len();
+    let parallel = std::thread::available_parallelism().map_or(1, |p| p.get());
+    if parallel < 2 || n < 256 {
+        return hash_range(0..n);
     }
-    let (first, second) = entries.split_at(entries.len() / 2);
     std::thread::scope(|s| {
-        let other = s.spawn(|| hash_all(second));
-        let mut out = hash_all(first);
+        let other = s.spawn(|| hash_range(n / 2..n));
+        let mut out = hash_range(0..n / 2);
         match other.join() {
             Ok(rest) => out.extend(rest),
             // Unreachable in practice (hashing does not panic); recompute
             // rather than propagate.
-            Err(_) => out.extend(hash_all(second)),
+            Err(_) => out.extend(hash_range(n / 2..n)),
         }
         out
     })
@@ -284,7 +292,7 @@ fn verify_chunk<S: Store + ?Sized>(
     check_trusted: &dyn Fn(&StreamVerifier) -> Option<Problem>,
 ) -> Result<Option<Problem>, String> {
     let entries = store
-        .read_entries(start, count)
+        .read_entry_batch(start, count)
         .map_err(|e| e.to_string())?;
     let (lo, hi) = (stored_hash_count(start), stored_hash_count(start + count));
     let indexes: Vec<u64> = (lo..hi).collect();
@@ -338,7 +346,9 @@ pub struct Log<S: Store> {
 
 impl<S: Store> Log<S> {
     /// Opens the log over `store`, reading the roots of its complete
-    /// subtrees (at most 62 hashes, one read).
+    /// subtrees (at most 62 hashes, one read). This fails if those hashes
+    /// are unreadable; [`verify_store`] on the bare store still names the
+    /// first damaged record.
     pub fn open(store: S) -> Result<Log<S>, LogError> {
         let frontier = Frontier::read(store.size(), &store)?;
         Ok(Log {
@@ -416,6 +426,31 @@ impl<S: Store> Log<S> {
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, LogError> {
         self.check_size(new)?;
         Ok(tree::consistency_proof(old, new, &self.store)?)
+    }
+
+    /// The bytes of a tile or entry bundle (C2SP tlog-tiles), if the log
+    /// is large enough to determine it.
+    pub fn read_tile(&self, tile: &Tile) -> Result<Vec<u8>, LogError> {
+        if !tile.is_within(self.size()) {
+            return Err(LogError::TileNotAvailable(tile.path()));
+        }
+        match tile.kind() {
+            TileKind::Hashes { .. } => {
+                let hashes = self.store.read_hashes(&tiles::tile_hash_indexes(tile)?)?;
+                Ok(tiles::tile_data_from_hashes(tile, &hashes)?)
+            }
+            TileKind::Entries => {
+                let r = tile.record_range();
+                let batch = self.store.read_entry_batch(r.start, r.end - r.start)?;
+                let mut entries = Vec::with_capacity(batch.len());
+                for (k, e) in batch.iter().enumerate() {
+                    entries.push(e.ok_or(LogError::Pruned {
+                        index: r.start + k as u64,
+                    })?);
+                }
+                Ok(tiles::entry_bundle(&entries)?)
+            }
+        }
     }
 
     /// The last checkpoint this `Log` signed, if any.

@@ -44,11 +44,14 @@ pub enum NoteError {
     InvalidSignature { name: String, key_id: u32 },
     #[error("more than one known key is {name}+{key_id:08x}")]
     AmbiguousKey { name: String, key_id: u32 },
+    #[error("a note needs at least one signer")]
+    NoSigners,
     #[error("note has no signature from a known key")]
     NoKnownSignature,
 }
 
-/// Key id of a key: SHA-256(name ‖ 0x0A ‖ alg ‖ public key)[:4], big-endian.
+/// Key id of a key: the first 4 bytes, big-endian, of
+/// SHA-256(name ‖ 0x0A ‖ alg ‖ public key).
 pub fn key_id(name: &str, alg_and_public_key: &[u8]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
@@ -303,6 +306,9 @@ fn check_text(text: &str) -> bool {
 pub fn sign(text: &str, signers: &[&Signer]) -> Result<String, NoteError> {
     if !check_text(text) {
         return Err(NoteError::BadText);
+    }
+    if signers.is_empty() {
+        return Err(NoteError::NoSigners);
     }
     let mut out = String::with_capacity(text.len() + 1 + signers.len() * 120);
     out.push_str(text);

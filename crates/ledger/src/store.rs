@@ -5,6 +5,8 @@
 //! tools; [`crate::file_store::FileStore`] is the embedded default; the
 //! server's SQL store follows the same contract with its own async API.
 
+use std::ops::Range;
+
 use crate::hash::Hash;
 use crate::tree::{stored_hash_count, HashReader, TreeError};
 
@@ -26,6 +28,8 @@ pub enum StoreError {
     },
     #[error("the store is damaged ({0}); it can be verified but not appended to")]
     NotAppendable(String),
+    #[error("this store handle is read-only")]
+    ReadOnly,
     #[error("an earlier write failed; reopen the store")]
     Poisoned,
     #[error("store metadata is unusable: {0}")]
@@ -62,6 +66,67 @@ pub trait Store: HashReader {
     /// Reads records `start..start + count`. `None` is a record whose
     /// content was pruned after its retention period (its leaf hash stays).
     fn read_entries(&self, start: u64, count: u64) -> Result<Vec<Option<Vec<u8>>>, StoreError>;
+
+    /// Reads records `start..start + count` into one buffer. Full
+    /// verification reads through this; stores that can fill one buffer
+    /// without an allocation per entry should override it.
+    fn read_entry_batch(&self, start: u64, count: u64) -> Result<EntryBatch, StoreError> {
+        let entries = self.read_entries(start, count)?;
+        let mut batch = EntryBatch::default();
+        for e in entries {
+            batch.push(e.as_deref());
+        }
+        Ok(batch)
+    }
+}
+
+/// Consecutive entries held back to back in one buffer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EntryBatch {
+    data: Vec<u8>,
+    spans: Vec<Option<Range<usize>>>,
+}
+
+impl EntryBatch {
+    /// A batch over `data`, where entry `i` is `data[spans[i]]` (`None`
+    /// if pruned). Returns `None` if a span lies outside `data`.
+    pub fn from_parts(data: Vec<u8>, spans: Vec<Option<Range<usize>>>) -> Option<EntryBatch> {
+        let fits = spans
+            .iter()
+            .flatten()
+            .all(|r| r.start <= r.end && r.end <= data.len());
+        fits.then_some(EntryBatch { data, spans })
+    }
+
+    /// Appends one entry (`None` if pruned).
+    pub fn push(&mut self, entry: Option<&[u8]>) {
+        self.spans.push(entry.map(|e| {
+            let start = self.data.len();
+            self.data.extend_from_slice(e);
+            start..self.data.len()
+        }));
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Entry `i`: `None` if out of range, `Some(None)` if pruned.
+    pub fn get(&self, i: usize) -> Option<Option<&[u8]>> {
+        let span = self.spans.get(i)?;
+        Some(span.as_ref().map(|r| &self.data[r.clone()]))
+    }
+
+    /// The entries in order (`None` for pruned ones).
+    pub fn iter(&self) -> impl Iterator<Item = Option<&[u8]>> + '_ {
+        self.spans
+            .iter()
+            .map(|s| s.as_ref().map(|r| &self.data[r.clone()]))
+    }
 }
 
 pub(crate) fn check_append(size: u64, entries: usize, hashes: usize) -> Result<(), StoreError> {

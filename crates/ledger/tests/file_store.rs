@@ -1,5 +1,6 @@
 //! FileStore: durability across crashes, and tampering found by the full
 //! verification with the first bad record named.
+#![cfg(unix)]
 
 mod common;
 
@@ -98,6 +99,12 @@ fn torn_writes_past_the_commit_are_truncated() {
     assert_eq!(log.size(), 300);
     assert_eq!(log.root(), root);
     assert!(log.store().damage().is_none());
+    // The uncommitted tails are gone from the files themselves.
+    let len = |name: &str| std::fs::metadata(d.0.join(name)).expect("meta").len();
+    let entries_len: u64 = (0..300).map(|i| entry(i).len() as u64).sum();
+    assert_eq!(len("entries.bin"), entries_len);
+    assert_eq!(len("offsets.bin"), 300 * 8);
+    assert_eq!(len("hashes.bin"), stored_hash_count(300) * 32);
     assert!(log.verify_all(None).is_intact());
     fill(&mut log, 300, 450, 50);
     drop(log);
@@ -381,4 +388,25 @@ fn store_rejects_wrong_hash_counts_and_oversized_entries() {
     assert_eq!(log.size(), 0);
     log.append(&[e]).expect("append");
     assert_eq!(log.root(), Hash::leaf(b"a"));
+}
+
+#[test]
+fn a_snapshot_reads_beside_the_writer() {
+    let d = TempDir::new("snapshot");
+    let mut log = open(&d.0);
+    fill(&mut log, 0, 100, 10);
+    let snap = log.store().snapshot().expect("snapshot");
+    let root = log.root();
+    fill(&mut log, 100, 200, 10);
+    assert_eq!(snap.size(), 100);
+    let report = mamori_ledger::verify_store(&snap, None);
+    assert!(report.is_intact());
+    assert_eq!(report.root, root);
+    let mut snap = snap;
+    let e: &[u8] = b"x";
+    assert!(matches!(
+        snap.append(&[e], &[Hash::leaf(e)]),
+        Err(StoreError::ReadOnly)
+    ));
+    assert!(log.verify_all(None).is_intact());
 }

@@ -128,10 +128,21 @@ fn tiles_served_from_a_log_match_the_tree() {
     assert!(!Tile::new(TileKind::Entries, 273, 113)
         .expect("tile")
         .is_within(n));
+    // The Log serves the same bytes, and refuses tiles beyond its size.
+    assert_eq!(
+        log.read_tile(&t0).expect("tile"),
+        read_tile_data(&t0, log.store()).expect("tile")
+    );
+    let too_far = Tile::new(TileKind::Entries, 273, 113).expect("tile");
+    assert!(matches!(
+        log.read_tile(&too_far),
+        Err(LogError::TileNotAvailable(_))
+    ));
     let r = eb.record_range();
     let chunk = log.read_entries(r.start, r.end - r.start).expect("read");
     let chunk: Vec<Vec<u8>> = chunk.into_iter().map(|e| e.expect("not pruned")).collect();
     let bundle = entry_bundle(&chunk).expect("bundle");
+    assert_eq!(log.read_tile(&eb).expect("bundle"), bundle);
     let hashes =
         parse_tile_data(&t0, &read_tile_data(&t0, log.store()).expect("tile")).expect("parse");
     for (e, h) in parse_entry_bundle_for(&eb, &bundle)
