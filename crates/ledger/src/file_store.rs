@@ -182,13 +182,46 @@ impl FileStore {
             poisoned: false,
             read_only: false,
         };
-        store.recover()?;
+        store.recover(true)?;
         Ok(store)
     }
 
-    /// Cuts each data file back to its committed length, and notes (without
-    /// repairing) any file that is shorter than committed.
-    fn recover(&mut self) -> Result<(), StoreError> {
+    /// Opens an existing store read-only, beside a writer that may be
+    /// running: nothing is created or truncated, and only what is committed
+    /// is seen (for `mamori ledger verify` while the server runs).
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<FileStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let ro = |name: &str| File::open(dir.join(name));
+        let (entries, offsets, hashes, commit) = (ro(ENTRIES)?, ro(OFFSETS)?, ro(HASHES)?, ro(COMMIT)?);
+        let mut both = [0u8; 2 * SLOT];
+        let got = read_at_most(&commit, &mut both, 0)?;
+        let slots = [
+            Commit::decode(&both[..SLOT.min(got)]),
+            Commit::decode(&both[SLOT..got.max(SLOT)]),
+        ];
+        let state = slots
+            .into_iter()
+            .flatten()
+            .max_by_key(|c| c.generation)
+            .ok_or_else(|| StoreError::Corrupt("no valid commit slot".into()))?;
+        let mut store = FileStore {
+            dir,
+            entries,
+            offsets,
+            hashes,
+            commit,
+            state,
+            damage: None,
+            poisoned: false,
+            read_only: true,
+        };
+        store.recover(false)?;
+        Ok(store)
+    }
+
+    /// Cuts each data file back to its committed length (when `truncate`),
+    /// and notes (without repairing) any file that is shorter than committed.
+    fn recover(&mut self, truncate: bool) -> Result<(), StoreError> {
         let want = [
             (&self.entries, self.state.entries_len, ENTRIES),
             (&self.offsets, self.state.size * 8, OFFSETS),
@@ -202,8 +235,10 @@ impl FileStore {
         for (file, len, name) in want {
             let actual = file.metadata()?.len();
             if actual > len {
-                file.set_len(len)?;
-                file.sync_all()?;
+                if truncate {
+                    file.set_len(len)?;
+                    file.sync_all()?;
+                }
             } else if actual < len {
                 damage.push(format!("{name} is {actual} bytes, committed {len}"));
             }

@@ -11,6 +11,7 @@
 //! | 9      | 16   | salt: random bytes                                           |
 //! | 25     | 1    | result: `0x00` success, `0x01` failure, `0x02` denied        |
 //! | 26     | …    | system: u16 length + UTF-8, 1..=64 bytes                     |
+//! |        | …    | event id: u16 length + UTF-8, 1..=128 bytes (the sender's id; a resend is not a duplicate) |
 //! |        | …    | actor: u16 length + UTF-8, 1..=256 bytes                     |
 //! |        | …    | action: u16 length + UTF-8, 1..=128 bytes                    |
 //! |        | …    | asset: u16 length + UTF-8, 1..=512 bytes                     |
@@ -32,6 +33,7 @@ use std::fmt;
 /// Current and only encoding version.
 pub const VERSION: u8 = 1;
 pub const MAX_SYSTEM: usize = 64;
+pub const MAX_EVENT_ID: usize = 128;
 pub const MAX_ACTOR: usize = 256;
 pub const MAX_ACTION: usize = 128;
 pub const MAX_ASSET: usize = 512;
@@ -40,6 +42,7 @@ pub const MAX_DETAIL: usize = 8192;
 /// Largest possible encoding (well under a tile bundle's 65,535-byte limit).
 pub const MAX_ENCODED_SIZE: usize = 26
     + (2 + MAX_SYSTEM)
+    + (2 + MAX_EVENT_ID)
     + (2 + MAX_ACTOR)
     + (2 + MAX_ACTION)
     + (2 + MAX_ASSET)
@@ -97,6 +100,7 @@ pub enum Field {
     Salt,
     Result,
     System,
+    EventId,
     Actor,
     Action,
     Asset,
@@ -112,6 +116,7 @@ impl fmt::Display for Field {
             Field::Salt => "salt",
             Field::Result => "result",
             Field::System => "system",
+            Field::EventId => "event_id",
             Field::Actor => "actor",
             Field::Action => "action",
             Field::Asset => "asset",
@@ -151,6 +156,9 @@ pub struct AccessRecord {
     pub time_micros: i64,
     /// Code of the system that sent the record (`mamori`, `facility`, …).
     pub system: String,
+    /// The sending system's id for this record; unique per system, so a
+    /// resend is recognised and not logged twice.
+    pub event_id: String,
     pub actor: String,
     pub action: String,
     pub asset: String,
@@ -191,6 +199,7 @@ impl AccessRecord {
     /// The canonical encoding, or the first field that breaks a rule.
     pub fn encode(&self) -> Result<Vec<u8>, RecordError> {
         check_text(Field::System, &self.system, MAX_SYSTEM)?;
+        check_text(Field::EventId, &self.event_id, MAX_EVENT_ID)?;
         check_text(Field::Actor, &self.actor, MAX_ACTOR)?;
         check_text(Field::Action, &self.action, MAX_ACTION)?;
         check_text(Field::Asset, &self.asset, MAX_ASSET)?;
@@ -201,7 +210,8 @@ impl AccessRecord {
             check_text(Field::Detail, d, MAX_DETAIL)?;
         }
         let mut out = Vec::with_capacity(
-            40 + self.system.len()
+            42 + self.system.len()
+                + self.event_id.len()
                 + self.actor.len()
                 + self.action.len()
                 + self.asset.len()
@@ -213,6 +223,7 @@ impl AccessRecord {
         out.extend_from_slice(&self.salt);
         out.push(self.result.code());
         put_text(&mut out, &self.system);
+        put_text(&mut out, &self.event_id);
         put_text(&mut out, &self.actor);
         put_text(&mut out, &self.action);
         put_text(&mut out, &self.asset);
@@ -250,6 +261,7 @@ impl AccessRecord {
             }
         };
         let system = r.text(Field::System, MAX_SYSTEM)?;
+        let event_id = r.text(Field::EventId, MAX_EVENT_ID)?;
         let actor = r.text(Field::Actor, MAX_ACTOR)?;
         let action = r.text(Field::Action, MAX_ACTION)?;
         let asset = r.text(Field::Asset, MAX_ASSET)?;
@@ -262,6 +274,7 @@ impl AccessRecord {
         Ok(AccessRecord {
             time_micros,
             system,
+            event_id,
             actor,
             action,
             asset,
@@ -322,6 +335,7 @@ mod tests {
         AccessRecord {
             time_micros: 1_700_000_000_123_456,
             system: "library".into(),
+            event_id: "ev-1".into(),
             actor: "山田 太郎".into(),
             action: "read".into(),
             asset: "patron/123".into(),

@@ -254,6 +254,7 @@ fn access_records_are_leaf_data() {
     let rec = AccessRecord {
         time_micros: 1_735_689_600_000_000,
         system: "facility".into(),
+        event_id: "e-1".into(),
         actor: "staff/0042".into(),
         action: "reservation.update".into(),
         asset: "room/3F-A".into(),

@@ -130,12 +130,13 @@ fn record() -> impl Strategy<Value = AccessRecord> {
         ],
         prop::option::of(text(64)),
         prop::option::of(text(300)),
-        any::<[u8; 16]>(),
+        (any::<[u8; 16]>(), text(128)),
     )
         .prop_map(
-            |(t, system, actor, action, asset, result, src, detail, salt)| AccessRecord {
+            |(t, system, actor, action, asset, result, src, detail, (salt, event_id))| AccessRecord {
                 time_micros: t,
                 system,
+                event_id,
                 actor,
                 action,
                 asset,

@@ -36,10 +36,13 @@ pub enum Action {
     ViewRecords,
     /// See registered information systems.
     ViewSystems,
+    /// Read the ledger's checkpoints, keys, hash tiles and proofs (K16.2.2,
+    /// K32: auditors verify that no record was altered).
+    AuditLedger,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 14] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -53,6 +56,7 @@ impl Action {
         Action::ManageSettings,
         Action::ViewRecords,
         Action::ViewSystems,
+        Action::AuditLedger,
     ];
 
     pub fn code(self) -> &'static str {
@@ -70,6 +74,7 @@ impl Action {
             Action::ManageSettings => "manage_settings",
             Action::ViewRecords => "view_records",
             Action::ViewSystems => "view_systems",
+            Action::AuditLedger => "audit_ledger",
         }
     }
 }
@@ -129,6 +134,12 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     // Auditors read; they never change anything (K32.2).
     (R::ExternalAuditor, A::ViewPeople, Ward),
     (R::ExternalAuditor, A::ViewRecords, Ward),
+    // Checking the ledger's integrity reveals no record content.
+    (R::SecurityChiefManager, A::AuditLedger, Ward),
+    (R::SecurityDirector, A::AuditLedger, Ward),
+    (R::Cio, A::AuditLedger, Ward),
+    (R::ExternalAuditor, A::AuditLedger, Ward),
+    (R::DesignatedViewer, A::AuditLedger, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.
@@ -163,7 +174,7 @@ mod tests {
         for a in Action::ALL {
             let writes = !matches!(
                 a,
-                A::ViewOrg | A::ViewPeople | A::ViewRecords | A::ViewSystems | A::UseOwnAccount
+                A::ViewOrg | A::ViewPeople | A::ViewRecords | A::ViewSystems | A::UseOwnAccount | A::AuditLedger
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");

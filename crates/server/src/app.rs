@@ -22,6 +22,7 @@ struct Inner {
     clock: Clock,
     hasher: Hasher,
     fingerprint_key: Vec<u8>,
+    ledger: crate::ledger::Ledger,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,8 @@ pub enum StartError {
     },
     #[error("database: {0}")]
     Db(#[from] DbError),
+    #[error("ledger: {0}")]
+    Ledger(#[from] crate::ledger::LedgerError),
     #[error("{0}")]
     Other(String),
 }
@@ -86,18 +89,9 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir).map_err(dd)?;
         let key = fingerprint_key(&config.data_dir).map_err(dd)?;
         let db = Db::connect(&config.database_url()).await?;
-        Ok(Self::from_parts(db, config, key))
-    }
-
-    pub fn from_parts(db: Db, config: Config, fingerprint_key: Vec<u8>) -> AppState {
+        let ledger = crate::ledger::Ledger::open(db.clone(), &config.data_dir, &config.ledger.origin, config.ledger.store).await?;
         let hasher = Hasher::new(config.hash_workers, config.insecure_fast_hashing);
-        AppState(Arc::new(Inner {
-            db,
-            config,
-            clock: Clock::default(),
-            hasher,
-            fingerprint_key,
-        }))
+        Ok(AppState(Arc::new(Inner { db, config, clock: Clock::default(), hasher, fingerprint_key: key, ledger })))
     }
 
     pub fn db(&self) -> &Db {
@@ -114,6 +108,9 @@ impl AppState {
     }
     pub fn fingerprint_key(&self) -> &[u8] {
         &self.0.fingerprint_key
+    }
+    pub fn ledger(&self) -> &crate::ledger::Ledger {
+        &self.0.ledger
     }
 }
 
@@ -175,6 +172,7 @@ fn all_routes() -> Routes {
     let r = crate::org::pages::routes(r);
     let r = crate::people::api::routes(r);
     let r = crate::people::pages::routes(r);
+    let r = crate::ledger::api::routes(r);
     crate::records::routes::routes(r)
 }
 

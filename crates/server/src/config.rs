@@ -24,10 +24,27 @@ pub struct Config {
     /// Concurrent Argon2 computations; the rest wait in a queue (SPEC §6
     /// "bounded under 100 concurrent logins"). 0 = number of cores.
     pub hash_workers: usize,
+    pub ledger: LedgerConfig,
     /// Use cheap Argon2 parameters. Only for the test suite: never in a
     /// real deployment, and `serve` refuses it.
     #[serde(skip)]
     pub insecure_fast_hashing: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// The log's origin line in checkpoints and the signing key's name
+    /// (a schema-less URL, no spaces or `+`).
+    pub origin: String,
+    /// `auto` (files with SQLite, the database with PostgreSQL), `file` or `sql`.
+    pub store: crate::ledger::StoreKind,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig { origin: "mamori.city.edogawa.tokyo.jp/ledger".into(), store: crate::ledger::StoreKind::Auto }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +81,7 @@ impl Default for Config {
             password: PasswordPolicy::default(),
             lockout: LockoutConfig::default(),
             hash_workers: 0,
+            ledger: LedgerConfig::default(),
             insecure_fast_hashing: false,
         }
     }
@@ -149,6 +167,14 @@ impl Config {
         }
         if let Some(v) = get("MAMORI_SESSION_IDLE_SECS") {
             self.session.idle_secs = parse("MAMORI_SESSION_IDLE_SECS", v)?;
+        }
+        if let Some(v) = get("MAMORI_LEDGER_STORE") {
+            self.ledger.store = match v.as_str() {
+                "auto" => crate::ledger::StoreKind::Auto,
+                "file" => crate::ledger::StoreKind::File,
+                "sql" => crate::ledger::StoreKind::Sql,
+                _ => return Err(ConfigError::Env { name: "MAMORI_LEDGER_STORE".into(), reason: format!("{v:?} is not auto, file or sql") }),
+            };
         }
         if let Some(v) = get("MAMORI_HASH_WORKERS") {
             self.hash_workers = parse("MAMORI_HASH_WORKERS", v)?;

@@ -9,11 +9,13 @@ pub mod db;
 pub mod demo;
 pub mod identity;
 pub mod ids;
+pub mod ledger;
 pub mod openapi;
 pub mod org;
 pub mod people;
 pub mod records;
 pub mod settings;
+pub mod tokens;
 pub mod web;
 
 pub use app::AppState;

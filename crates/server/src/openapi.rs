@@ -23,6 +23,8 @@ use utoipa::OpenApi;
         crate::people::api::list, crate::people::api::get, crate::people::api::list_events,
         crate::people::api::submit, crate::people::api::import,
         crate::records::routes::list,
+        crate::ledger::api::ingest, crate::ledger::api::checkpoint, crate::ledger::api::key, crate::ledger::api::tile,
+        crate::ledger::api::record, crate::ledger::api::inclusion, crate::ledger::api::consistency,
         openapi_doc,
     ),
     components(schemas(crate::web::error::Problem, crate::web::error::FieldError)),
@@ -31,7 +33,8 @@ use utoipa::OpenApi;
          (name = "org", description = "organisation and roles (Y4, K8)"),
          (name = "people", description = "people and personnel events (K17.3)"),
          (name = "records", description = "records of every change (K16.2)"),
-         (name = "settings", description = "ward settings (K17.4)"))
+         (name = "settings", description = "ward settings (K17.4)"),
+         (name = "ledger", description = "the access-record ledger: C2SP tlog-tiles, signed-note checkpoints, RFC 9162 proofs (K16.2)"))
 )]
 pub struct ApiDoc;
 

@@ -158,9 +158,19 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
     ),
     ("GET", "/api/v1/records", Body::None, "nnnnnnyyyy"),
     ("GET", "/records", Body::None, "nnnnnnyyyy"),
+    // The ledger: writing and reading content need a system token; its
+    // structure is open to those who audit it.
+    ("POST", "/api/v1/ledger/records", Body::Json("[]"), "nnnnnnnnnn"),
+    ("GET", "/api/v1/ledger/checkpoint", Body::None, "nnnnynyyyy"),
+    ("GET", "/api/v1/ledger/key", Body::None, "nnnnynyyyy"),
+    ("GET", "/api/v1/ledger/tile/{*path}", Body::None, "nnnnynyyyy"),
+    ("GET", "/api/v1/ledger/records/{index}", Body::None, "nnnnnnnnnn"),
+    ("GET", "/api/v1/ledger/proof/inclusion", Body::None, "nnnnynyyyy"),
+    ("GET", "/api/v1/ledger/proof/consistency", Body::None, "nnnnynyyyy"),
     // Pages.
     ("GET", "/org", Body::None, "nyyyyyyyyy"),
     ("POST", "/org/units", Body::Form(&[]), "nnnnnnynnn"),
+    ("POST", "/org/roles", Body::Form(&[]), "nnnnnyynnn"),
     ("GET", "/org/units/{id}", Body::None, "nyyyyyyyyy"),
     ("POST", "/org/units/{id}", Body::Form(&[]), "nnnnnnynnn"),
     (
@@ -288,7 +298,12 @@ async fn check_matrix(app: TestApp) {
         } else {
             "0"
         };
-        let mut path = route.replace("{id}", id).replace("{code}", "en");
+        let mut path = route.replace("{id}", id).replace("{code}", "en").replace("{*path}", "0/000.p/1").replace("{index}", "0");
+        if route.contains("/proof/inclusion") {
+            path = format!("{path}?index=0&size=1");
+        } else if route.contains("/proof/consistency") {
+            path = format!("{path}?from=0&to=1");
+        }
         if *route == "/api/v1/approver" {
             path = format!("{path}?clause=K13.3&org_unit_id={unit_id}");
         }
@@ -299,7 +314,12 @@ async fn check_matrix(app: TestApp) {
         for (col, who) in testers.iter().enumerate() {
             let mut client = match who {
                 Some(login) => app.logged_in(login).await,
-                None => app.client(),
+                None => {
+                    // A visitor gets a session (and its CSRF token) from the login page.
+                    let mut c = app.client();
+                    c.get("/login").await;
+                    c
+                }
             };
             let m = Method::from_bytes(method.as_bytes()).unwrap();
             let r = match body {

@@ -187,6 +187,7 @@ permissions!(
     ManageSettings,
     ViewRecords,
     ViewSystems,
+    AuditLedger,
 );
 
 #[cfg(test)]

@@ -46,6 +46,11 @@ pub struct Filter {
     pub limit: i64,
 }
 
+fn clean(s: &Option<String>) -> String {
+    // PostgreSQL refuses NUL in text; no stored value holds control characters.
+    s.as_deref().unwrap_or("").chars().filter(|c| !c.is_control()).collect()
+}
+
 pub async fn list(conn: &mut Conn, f: &Filter) -> Result<Vec<StoredRecord>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, time_us, actor, action, target, result, clause, source_ip, detail FROM records
@@ -65,22 +70,35 @@ pub async fn list(conn: &mut Conn, f: &Filter) -> Result<Vec<StoredRecord>, sqlx
     .bind(f.limit.clamp(1, 500))
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| {
-            let detail: String = r.try_get(8)?;
-            Ok(StoredRecord {
-                index: r.try_get(0)?,
-                time_us: r.try_get(1)?,
-                actor: r.try_get(2)?,
-                action: r.try_get(3)?,
-                target: r.try_get(4)?,
-                result: r.try_get(5)?,
-                clause: r.try_get(6)?,
-                source_ip: r.try_get(7)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-            })
-        })
-        .collect()
+    rows.iter().map(row_to_record).collect()
+}
+
+/// Records with an index above `after`, oldest first (the ledger's outbox).
+pub async fn after(conn: &mut Conn, after: i64, limit: i64) -> Result<Vec<StoredRecord>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, time_us, actor, action, target, result, clause, source_ip, detail FROM records
+         WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(row_to_record).collect()
+}
+
+fn row_to_record(r: &sqlx::any::AnyRow) -> Result<StoredRecord, sqlx::Error> {
+    let detail: String = r.try_get(8)?;
+    Ok(StoredRecord {
+        index: r.try_get(0)?,
+        time_us: r.try_get(1)?,
+        actor: r.try_get(2)?,
+        action: r.try_get(3)?,
+        target: r.try_get(4)?,
+        result: r.try_get(5)?,
+        clause: r.try_get(6)?,
+        source_ip: r.try_get(7)?,
+        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+    })
 }
 
 pub async fn count(conn: &mut Conn) -> Result<i64, sqlx::Error> {

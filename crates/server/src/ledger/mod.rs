@@ -1,0 +1,714 @@
+//! The access-record ledger (SPEC §3.5; K16.2.1–3, K16.3.2–3): every record,
+//! Mamori's own and those ward systems send, in one append-only Merkle log
+//! (`mamori-ledger`) with signed checkpoints.
+//!
+//! Storage: with the embedded default the log lives in files under
+//! `<data>/ledger` (`FileStore`); with PostgreSQL it lives in the database
+//! (`ledger_entries`, `ledger_hashes`, `ledger_head`), and several servers
+//! append to one ordered log under an advisory lock. Event ids and the
+//! search index live in the database on both.
+//!
+//! Writes go through one sequencer task (group commit): requests that arrive
+//! while a batch is being made durable form the next batch, and each caller
+//! is answered only once its batch is durable.
+//!
+//! Durability protocol with the file store (it cannot share a transaction
+//! with the database): (1) the batch is appended to the files and fsynced;
+//! (2) its event ids and index rows are committed to the database; (3) the
+//! callers are answered. A crash after (1) leaves records in the log that
+//! the database does not know; at start the sequencer re-indexes every
+//! record past the database's index from the log itself (each record
+//! carries its sender and event id), so a resend after the crash answers
+//! its original index and nothing is logged twice.
+//!
+//! Mamori's own records are written by `records::append` into the `records`
+//! table in the same transaction as the change they record (so no change
+//! commits without its record); the outbox mover then appends them to the
+//! ledger as system `mamori`, event id `r<id>`, within moments. A crash in
+//! between only delays them: the mover resumes from its saved position and
+//! the event ids make the replay idempotent.
+
+pub mod api;
+pub mod store;
+
+use crate::db::{Db, Engine};
+use mamori_ledger::{
+    tile::{self, Tile, TileKind},
+    tree, verify_consistency, AccessRecord, AccessResult, Checkpoint, FileStore, Hash, Log, Signer, StreamVerifier,
+};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+/// Records per batch at most (a request may carry up to 1,000).
+const MAX_BATCH: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("ledger storage: {0}")]
+    Storage(String),
+    #[error("index {index} is beyond the tree of size {size}")]
+    BeyondTree { index: u64, size: u64 },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the ledger sequencer has stopped")]
+    Stopped,
+    #[error("refusing to sign: {0}")]
+    Inconsistent(String),
+}
+
+impl From<store::ReadError> for LedgerError {
+    fn from(e: store::ReadError) -> Self {
+        match e {
+            store::ReadError::Db(e) => LedgerError::Db(e),
+            other => LedgerError::Storage(other.to_string()),
+        }
+    }
+}
+
+impl From<mamori_ledger::TreeError> for LedgerError {
+    fn from(e: mamori_ledger::TreeError) -> Self {
+        LedgerError::Invalid(e.to_string())
+    }
+}
+
+impl From<mamori_ledger::LogError> for LedgerError {
+    fn from(e: mamori_ledger::LogError) -> Self {
+        LedgerError::Storage(e.to_string())
+    }
+}
+
+/// Where the Merkle log lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// Files with SQLite, the database with PostgreSQL.
+    Auto,
+    File,
+    Sql,
+}
+
+enum Backend {
+    File(Arc<RwLock<Log<FileStore>>>),
+    Sql,
+}
+
+struct Job {
+    records: Vec<AccessRecord>,
+    reply: oneshot::Sender<Result<Vec<Appended>, String>>,
+}
+
+/// Where a submitted record ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub index: u64,
+    /// The event id was already in the log: this is its original index.
+    pub duplicate: bool,
+}
+
+struct Inner {
+    db: Db,
+    backend: Backend,
+    signer: Signer,
+    origin: String,
+    queue: mpsc::Sender<Job>,
+    outbox: Notify,
+    /// Set when a verification found a mismatch (shown to the セキュリティ総括管理者).
+    alarm: RwLock<Option<String>>,
+}
+
+#[derive(Clone)]
+pub struct Ledger(Arc<Inner>);
+
+fn io(e: impl std::fmt::Display) -> LedgerError {
+    LedgerError::Storage(e.to_string())
+}
+
+/// Reads or creates the checkpoint signing key (`<data>/ledger/signing.key`,
+/// mode 0600). Servers sharing one PostgreSQL must share this file.
+fn signing_key(dir: &Path, origin: &str) -> Result<Signer, LedgerError> {
+    let path = dir.join("signing.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Signer::parse(text.trim()).map_err(io),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let signer = Signer::generate(origin).map_err(io)?;
+            crate::app::write_private(&path, signer.to_private_key_string().as_bytes()).map_err(io)?;
+            Ok(signer)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+impl Ledger {
+    /// Opens the ledger, re-indexes what a crash left unindexed, and starts
+    /// the sequencer and the outbox mover.
+    pub async fn open(db: Db, data_dir: &Path, origin: &str, kind: StoreKind) -> Result<Ledger, LedgerError> {
+        let dir = data_dir.join("ledger");
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let signer = signing_key(&dir, origin)?;
+        let file = match kind {
+            StoreKind::File => true,
+            StoreKind::Sql => false,
+            StoreKind::Auto => db.engine() == Engine::Sqlite,
+        };
+        let backend = if file {
+            let dir = dir.clone();
+            let log = tokio::task::spawn_blocking(move || -> Result<Log<FileStore>, LedgerError> {
+                let store = FileStore::open(dir.join("log")).map_err(io)?;
+                Log::open(store).map_err(io)
+            })
+            .await
+            .map_err(io)??;
+            Backend::File(Arc::new(RwLock::new(log)))
+        } else {
+            Backend::Sql
+        };
+        let (tx, rx) = mpsc::channel(1024);
+        let ledger = Ledger(Arc::new(Inner {
+            db,
+            backend,
+            signer,
+            origin: signer_origin(origin),
+            queue: tx,
+            outbox: Notify::new(),
+            alarm: RwLock::new(None),
+        }));
+        ledger.reindex_tail().await?;
+        tokio::spawn(ledger.clone().sequencer(rx));
+        tokio::spawn(ledger.clone().outbox_mover());
+        Ok(ledger)
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.0.origin
+    }
+
+    /// The signed-note verifier key `<name>+<hex id>+<base64>`.
+    pub fn verifier_key(&self) -> String {
+        self.0.signer.verifier().to_key_string()
+    }
+
+    /// Appends records (group commit) and returns their indexes once durable.
+    pub async fn submit(&self, records: Vec<AccessRecord>) -> Result<Vec<Appended>, LedgerError> {
+        if records.is_empty() {
+            return Ok(vec![]);
+        }
+        let (reply, wait) = oneshot::channel();
+        self.0.queue.send(Job { records, reply }).await.map_err(|_| LedgerError::Stopped)?;
+        wait.await.map_err(|_| LedgerError::Stopped)?.map_err(LedgerError::Storage)
+    }
+
+    /// Wakes the outbox mover (after a transaction that wrote records).
+    pub fn poke(&self) {
+        self.0.outbox.notify_one();
+    }
+
+    async fn sequencer(self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            let mut count = jobs[0].records.len();
+            while count < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        count += j.records.len();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let all: Vec<&AccessRecord> = jobs.iter().flat_map(|j| j.records.iter()).collect();
+            match self.append_batch(&all).await {
+                Ok(result) => {
+                    let mut at = 0;
+                    for job in jobs {
+                        let n = job.records.len();
+                        let _ = job.reply.send(Ok(result[at..at + n].to_vec()));
+                        at += n;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "ledger append failed");
+                    for job in jobs {
+                        let _ = job.reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Dedups by (system, event id) against the database and within the
+    /// batch, appends the new records durably, then indexes them.
+    async fn append_batch(&self, records: &[&AccessRecord]) -> Result<Vec<Appended>, LedgerError> {
+        let db = &self.0.db;
+        let postgres = db.engine() == Engine::Postgres;
+        let mut tx = db.begin().await?;
+        if matches!(self.0.backend, Backend::Sql) {
+            store::lock_writer(&mut tx, postgres).await?;
+        }
+        // Known event ids, per system.
+        let mut known: std::collections::HashMap<(String, String), u64> = std::collections::HashMap::new();
+        let mut by_system: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+        for r in records {
+            by_system.entry(r.system.as_str()).or_default().push(r.event_id.as_str());
+        }
+        for (system, ids) in &by_system {
+            for (id, idx) in store::known_events(&mut tx, system, ids).await? {
+                known.insert((system.to_string(), id), idx);
+            }
+        }
+        // Decide each record: duplicate of a known one, of an earlier one in
+        // this batch, or new.
+        enum Slot {
+            Known(u64),
+            /// Position among the fresh records; `true` for a repeat within the batch.
+            New(usize, bool),
+        }
+        let mut slots = Vec::with_capacity(records.len());
+        let mut fresh: Vec<&AccessRecord> = Vec::new();
+        let mut in_batch: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+        for r in records {
+            if let Some(i) = known.get(&(r.system.clone(), r.event_id.clone())) {
+                slots.push(Slot::Known(*i));
+            } else if let Some(k) = in_batch.get(&(r.system.as_str(), r.event_id.as_str())) {
+                slots.push(Slot::New(*k, true));
+            } else {
+                in_batch.insert((r.system.as_str(), r.event_id.as_str()), fresh.len());
+                slots.push(Slot::New(fresh.len(), false));
+                fresh.push(r);
+            }
+        }
+        let encoded: Vec<Vec<u8>> = fresh.iter().map(|r| r.encode().map_err(|e| LedgerError::Invalid(e.to_string()))).collect::<Result<_, _>>()?;
+        let first = if encoded.is_empty() {
+            0
+        } else {
+            match &self.0.backend {
+                Backend::File(log) => {
+                    // The file append is not part of the database transaction:
+                    // release the write lock while it syncs, as the protocol
+                    // in the module docs allows.
+                    drop(tx);
+                    let log = Arc::clone(log);
+                    let entries = encoded.clone();
+                    let range = tokio::task::spawn_blocking(move || {
+                        let mut log = log.write().map_err(|_| LedgerError::Storage("log lock poisoned".into()))?;
+                        log.append(&entries).map_err(LedgerError::from)
+                    })
+                    .await
+                    .map_err(io)??;
+                    tx = db.begin().await?;
+                    range.start
+                }
+                Backend::Sql => {
+                    let size = store::head(&mut tx).await?;
+                    let frontier_idx = tree::tree_hash_indexes(size)?;
+                    let roots = store::read_hashes(&mut tx, &frontier_idx).await?;
+                    let mut frontier = mamori_ledger::Frontier::from_hashes(size, &roots)?;
+                    let mut hashes = Vec::with_capacity(encoded.len() * 2);
+                    for e in &encoded {
+                        frontier.push(Hash::leaf(e), &mut hashes)?;
+                    }
+                    store::append(&mut tx, size, &encoded, tree::stored_hash_count(size), &hashes).await?;
+                    size
+                }
+            }
+        };
+        let results: Vec<&str> = fresh.iter().map(|r| r.result.as_str()).collect();
+        let rows: Vec<store::IndexRow> = fresh
+            .iter()
+            .enumerate()
+            .map(|(k, r)| store::IndexRow {
+                idx: first + k as u64,
+                time_us: r.time_micros,
+                system: &r.system,
+                event_id: &r.event_id,
+                actor: &r.actor,
+                action: &r.action,
+                asset: &r.asset,
+                result: results[k],
+            })
+            .collect();
+        store::index(&mut tx, &rows).await?;
+        tx.commit().await?;
+        Ok(slots
+            .into_iter()
+            .map(|s| match s {
+                Slot::Known(i) => Appended { index: i, duplicate: true },
+                Slot::New(k, repeat) => Appended { index: first + k as u64, duplicate: repeat },
+            })
+            .collect())
+    }
+
+    /// After a crash between the file append and the database commit, the
+    /// log holds records the index lacks: index them from the log itself.
+    async fn reindex_tail(&self) -> Result<(), LedgerError> {
+        let size = self.size().await?;
+        let mut conn = self.0.db.pool().acquire().await?;
+        let mut at = store::indexed_size(&mut conn).await?;
+        if at > size {
+            let msg = format!("the search index knows {at} records but the log has {size}");
+            tracing::error!("{msg}");
+            self.raise_alarm(msg);
+            return Ok(());
+        }
+        while at < size {
+            let n = (size - at).min(1000);
+            let entries = self.read_entries(at, n).await?;
+            let decoded: Vec<(u64, AccessRecord)> = entries
+                .into_iter()
+                .enumerate()
+                .filter_map(|(k, e)| e.and_then(|b| AccessRecord::decode(&b).ok()).map(|r| (at + k as u64, r)))
+                .collect();
+            let rows: Vec<store::IndexRow> = decoded
+                .iter()
+                .map(|(i, r)| store::IndexRow {
+                    idx: *i,
+                    time_us: r.time_micros,
+                    system: &r.system,
+                    event_id: &r.event_id,
+                    actor: &r.actor,
+                    action: &r.action,
+                    asset: &r.asset,
+                    result: r.result.as_str(),
+                })
+                .collect();
+            let mut tx = self.0.db.begin().await?;
+            store::index(&mut tx, &rows).await?;
+            tx.commit().await?;
+            tracing::warn!(from = at, count = n, "re-indexed ledger records written before a crash");
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Moves Mamori's own records from the `records` table into the log.
+    async fn outbox_mover(self) {
+        loop {
+            match self.move_outbox().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "moving records into the ledger failed"),
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(500), self.0.outbox.notified()).await;
+        }
+    }
+
+    /// Moves one batch; `true` when there may be more.
+    pub async fn move_outbox(&self) -> Result<bool, LedgerError> {
+        let (from, rows) = {
+            let mut conn = self.0.db.pool().acquire().await?;
+            let from = store::outbox_position(&mut conn).await?;
+            let rows = crate::records::store::after(&mut conn, from, 1000).await?;
+            (from, rows)
+        };
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        let last = rows.last().map(|r| r.index).unwrap_or(from);
+        let more = rows.len() == 1000;
+        let records = rows.iter().map(own_record).collect::<Vec<_>>();
+        self.submit(records).await?;
+        let mut conn = self.0.db.pool().acquire().await?;
+        store::set_outbox_position(&mut conn, last).await?;
+        Ok(more)
+    }
+
+    /// Current number of records in the log.
+    pub async fn size(&self) -> Result<u64, LedgerError> {
+        match &self.0.backend {
+            Backend::File(log) => Ok(log.read().map_err(|_| LedgerError::Storage("log lock poisoned".into()))?.size()),
+            Backend::Sql => {
+                let mut conn = self.0.db.pool().acquire().await?;
+                Ok(store::head(&mut conn).await?)
+            }
+        }
+    }
+
+    async fn read_hashes(&self, indexes: Vec<u64>) -> Result<Vec<Hash>, LedgerError> {
+        match &self.0.backend {
+            Backend::File(log) => {
+                let log = Arc::clone(log);
+                tokio::task::spawn_blocking(move || {
+                    let log = log.read().map_err(|_| LedgerError::Storage("log lock poisoned".into()))?;
+                    mamori_ledger::HashReader::read_hashes(log.store(), &indexes).map_err(LedgerError::from)
+                })
+                .await
+                .map_err(io)?
+            }
+            Backend::Sql => {
+                let mut conn = self.0.db.pool().acquire().await?;
+                Ok(store::read_hashes(&mut conn, &indexes).await?)
+            }
+        }
+    }
+
+    /// Entries `start..start+count` (`None` where pruned).
+    pub async fn read_entries(&self, start: u64, count: u64) -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
+        match &self.0.backend {
+            Backend::File(log) => {
+                let log = Arc::clone(log);
+                tokio::task::spawn_blocking(move || {
+                    let log = log.read().map_err(|_| LedgerError::Storage("log lock poisoned".into()))?;
+                    log.read_entries(start, count).map_err(LedgerError::from)
+                })
+                .await
+                .map_err(io)?
+            }
+            Backend::Sql => {
+                let mut conn = self.0.db.pool().acquire().await?;
+                let rows = store::read_entries(&mut conn, start, count).await?;
+                let mut out = vec![None; count as usize];
+                for (i, data) in rows {
+                    if let Some(slot) = out.get_mut((i - start) as usize) {
+                        *slot = data;
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    pub async fn root_at(&self, size: u64) -> Result<Hash, LedgerError> {
+        let idx = tree::tree_hash_indexes(size)?;
+        Ok(tree::tree_hash_from(size, &self.read_hashes(idx).await?)?)
+    }
+
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
+        let current = self.size().await?;
+        if size > current || index >= size {
+            return Err(LedgerError::BeyondTree { index: index.max(size), size: current });
+        }
+        let idx = tree::inclusion_proof_indexes(index, size)?;
+        Ok(tree::inclusion_proof_from(index, size, &self.read_hashes(idx).await?)?)
+    }
+
+    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, LedgerError> {
+        let current = self.size().await?;
+        if to > current {
+            return Err(LedgerError::BeyondTree { index: to, size: current });
+        }
+        if from > to {
+            return Err(LedgerError::Invalid(format!("from ({from}) is greater than to ({to})")));
+        }
+        let idx = tree::consistency_proof_indexes(from, to)?;
+        Ok(tree::consistency_proof_from(from, to, &self.read_hashes(idx).await?)?)
+    }
+
+    /// A C2SP hash tile or entry bundle.
+    pub async fn tile(&self, t: &Tile) -> Result<Vec<u8>, LedgerError> {
+        let size = self.size().await?;
+        if !t.is_within(size) {
+            return Err(LedgerError::BeyondTree { index: t.record_range().end, size });
+        }
+        match t.kind() {
+            TileKind::Hashes { .. } => {
+                let idx = tile::tile_hash_indexes(t).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+                let hashes = self.read_hashes(idx).await?;
+                tile::tile_data_from_hashes(t, &hashes).map_err(|e| LedgerError::Invalid(e.to_string()))
+            }
+            TileKind::Entries => {
+                let r = t.record_range();
+                let entries = self.read_entries(r.start, r.end - r.start).await?;
+                let mut all = Vec::with_capacity(entries.len());
+                for (k, e) in entries.into_iter().enumerate() {
+                    all.push(e.ok_or_else(|| LedgerError::Storage(format!("record {} is pruned", r.start + k as u64)))?);
+                }
+                tile::entry_bundle(&all).map_err(|e| LedgerError::Invalid(e.to_string()))
+            }
+        }
+    }
+
+    /// The latest signed checkpoint; signs a new one first when the log has
+    /// grown since (never one inconsistent with the last: checked by a
+    /// consistency proof and the independent verifier).
+    pub async fn checkpoint(&self, now: i64) -> Result<String, LedgerError> {
+        let size = self.size().await?;
+        let last = {
+            let mut conn = self.0.db.pool().acquire().await?;
+            store::last_checkpoint(&mut conn).await?
+        };
+        if let Some((s, body, _)) = &last {
+            if *s == size {
+                return Ok(body.clone());
+            }
+        }
+        let root = self.root_at(size).await?;
+        if let Some((s, body, _)) = &last {
+            let prev = Checkpoint::parse(body.split("\n\n").next().map(|b| format!("{b}\n")).as_deref().unwrap_or(""))
+                .map_err(|e| LedgerError::Inconsistent(format!("stored checkpoint unreadable: {e}")))?;
+            if *s > size {
+                let msg = format!("the log has {size} records but a checkpoint for {s} was signed");
+                self.raise_alarm(msg.clone());
+                return Err(LedgerError::Inconsistent(msg));
+            }
+            let proof = self.consistency_proof(*s, size).await?;
+            if !verify_consistency(*s, size, &prev.root, &root, &proof) {
+                let msg = format!("the log no longer extends the checkpoint of size {s}");
+                self.raise_alarm(msg.clone());
+                return Err(LedgerError::Inconsistent(msg));
+            }
+        }
+        let body = Checkpoint::new(&self.0.origin, size, root).sign(&[&self.0.signer]).map_err(io)?;
+        let mut conn = self.0.db.pool().acquire().await?;
+        store::put_checkpoint(&mut conn, size, &body, now).await?;
+        Ok(body)
+    }
+
+    pub fn alarm(&self) -> Option<String> {
+        self.0.alarm.read().ok().and_then(|a| a.clone())
+    }
+
+    fn raise_alarm(&self, msg: String) {
+        if let Ok(mut a) = self.0.alarm.write() {
+            *a = Some(msg);
+        }
+    }
+
+    /// Recomputes the whole tree from the stored records and compares every
+    /// stored hash and the last signed checkpoint; names the first record
+    /// that does not match.
+    pub async fn verify(&self) -> Result<Verified, LedgerError> {
+        let trusted = {
+            let mut conn = self.0.db.pool().acquire().await?;
+            store::last_checkpoint(&mut conn).await?.and_then(|(_, body, _)| {
+                Checkpoint::parse(body.split("\n\n").next().map(|b| format!("{b}\n")).as_deref().unwrap_or("")).ok()
+            })
+        };
+        let v = match &self.0.backend {
+            Backend::File(log) => {
+                let snapshot = log.read().map_err(|_| LedgerError::Storage("log lock poisoned".into()))?.store().snapshot().map_err(io)?;
+                tokio::task::spawn_blocking(move || verify_file(&snapshot, trusted.as_ref())).await.map_err(io)?
+            }
+            Backend::Sql => self.verify_sql(trusted.as_ref()).await?,
+        };
+        if let Some(bad) = &v.problem {
+            self.raise_alarm(bad.clone());
+        }
+        Ok(v)
+    }
+
+    async fn verify_sql(&self, trusted: Option<&Checkpoint>) -> Result<Verified, LedgerError> {
+        let size = self.size().await?;
+        let mut v = StreamVerifier::new();
+        let mut conn = self.0.db.pool().acquire().await?;
+        let mut at = 0;
+        while at < size {
+            let n = (size - at).min(2000);
+            let entries = store::read_entries(&mut conn, at, n).await?;
+            let h0 = tree::stored_hash_count(at);
+            let h1 = tree::stored_hash_count(at + n);
+            let hashes = store::hash_range(&mut conn, h0, h1 - h0).await?;
+            let mut by_idx = std::collections::HashMap::new();
+            for (i, e) in entries {
+                by_idx.insert(i, e);
+            }
+            let mut hmap = std::collections::HashMap::new();
+            for (i, h) in hashes {
+                hmap.insert(i, h);
+            }
+            for i in at..at + n {
+                if trusted.is_some_and(|c| c.size == i && c.root != v.root()) {
+                    return Ok(Verified::bad(size, format!("record {}: the log does not match the signed checkpoint of size {i}", i.saturating_sub(1)), Some(i.saturating_sub(1))));
+                }
+                let (s0, s1) = (tree::stored_hash_count(i), tree::stored_hash_count(i + 1));
+                let mut stored = Vec::with_capacity((s1 - s0) as usize);
+                for k in s0..s1 {
+                    match hmap.get(&k).and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()) {
+                        Some(h) => stored.push(Hash(h)),
+                        None => return Ok(Verified::bad(size, format!("record {i}: stored hash {k} is missing"), Some(i))),
+                    }
+                }
+                let entry = match by_idx.get(&i) {
+                    Some(e) => e.as_deref(),
+                    None => return Ok(Verified::bad(size, format!("record {i} is missing"), Some(i))),
+                };
+                if let Err(p) = v.push(entry, &stored) {
+                    return Ok(Verified::bad(size, format!("record {}: {p:?}", p.index().unwrap_or(i)), Some(p.index().unwrap_or(i))));
+                }
+            }
+            at += n;
+        }
+        if let Some(c) = trusted {
+            if c.size == size && c.root != v.root() || c.size > size {
+                return Ok(Verified::bad(size, format!("the log does not match the signed checkpoint of size {}", c.size), None));
+            }
+        }
+        Ok(Verified { size, root: v.root(), problem: None, first_bad: None })
+    }
+}
+
+/// Verification outcome.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub size: u64,
+    pub root: Hash,
+    pub problem: Option<String>,
+    pub first_bad: Option<u64>,
+}
+
+impl Verified {
+    fn bad(size: u64, problem: String, first_bad: Option<u64>) -> Verified {
+        Verified { size, root: Hash([0; 32]), problem: Some(problem), first_bad }
+    }
+}
+
+/// Full verification of a file store (also used by `mamori ledger verify`).
+pub fn verify_file(store: &FileStore, trusted: Option<&Checkpoint>) -> Verified {
+    let report = mamori_ledger::verify_store(store, trusted);
+    let size = mamori_ledger::Store::size(store);
+    match report.problem {
+        None => Verified { size, root: report_root(store, size), problem: None, first_bad: None },
+        Some(p) => Verified { size, root: Hash([0; 32]), first_bad: p.index(), problem: Some(format!("{p:?}")) },
+    }
+}
+
+fn report_root(store: &FileStore, size: u64) -> Hash {
+    tree::tree_hash(size, store).unwrap_or(Hash([0; 32]))
+}
+
+/// Opens the file-backed log read-only and verifies it against the last
+/// signed checkpoint in `checkpoint` (if any).
+pub fn verify_file_dir(dir: &Path, checkpoint: Option<&str>) -> Result<Verified, LedgerError> {
+    let store = FileStore::open_read_only(dir.join("log")).map_err(io)?;
+    let trusted = checkpoint.and_then(|b| Checkpoint::parse(b.split("\n\n").next().map(|b| format!("{b}\n")).as_deref().unwrap_or("")).ok());
+    Ok(verify_file(&store, trusted.as_ref()))
+}
+
+pub fn ledger_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("ledger")
+}
+
+/// Checkpoint origins are key names: no spaces or `+`.
+fn signer_origin(origin: &str) -> String {
+    origin.replace([' ', '+'], "-")
+}
+
+/// One of Mamori's own records as a ledger record.
+fn own_record(r: &crate::records::store::StoredRecord) -> AccessRecord {
+    let detail = serde_json::json!({ "clause": r.clause, "detail": r.detail }).to_string();
+    let clip = |s: &str, max: usize| -> String {
+        let mut out: String = s.chars().filter(|c| !c.is_control()).collect();
+        while out.len() > max {
+            out.pop();
+        }
+        if out.is_empty() {
+            "-".into()
+        } else {
+            out
+        }
+    };
+    AccessRecord {
+        time_micros: r.time_us,
+        system: "mamori".into(),
+        event_id: format!("r{}", r.index),
+        actor: clip(&r.actor, mamori_ledger::record::MAX_ACTOR),
+        action: clip(&r.action, mamori_ledger::record::MAX_ACTION),
+        asset: clip(&r.target, mamori_ledger::record::MAX_ASSET),
+        result: AccessResult::parse(&r.result).unwrap_or(AccessResult::Success),
+        source_address: (!r.source_ip.is_empty()).then(|| clip(&r.source_ip, mamori_ledger::record::MAX_SOURCE_ADDRESS)),
+        detail: (detail.len() <= mamori_ledger::record::MAX_DETAIL).then_some(detail),
+        salt: mamori_ledger::record::new_salt(),
+    }
+}
