@@ -12,7 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18080)
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080)
 }
 
 /// One HTTP/1.1 request over a fresh connection; returns the status.
@@ -27,24 +30,40 @@ async fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::i
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
     let head = String::from_utf8_lossy(&buf[..buf.len().min(16)]).to_string();
-    Ok(head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0))
+    Ok(head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(|l| l.to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .map(|l| l.to_string())
+        })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
 
 fn start(bin: &Path, data: &Path, port: u16, demo: bool) -> Child {
     let mut cmd = Command::new(bin);
-    cmd.arg("--data").arg(data).arg("serve").arg("--listen").arg(format!("127.0.0.1:{port}"));
+    cmd.arg("--data")
+        .arg(data)
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"));
     if demo {
         cmd.arg("--demo");
     }
-    cmd.env("MAMORI_LOG", "warn").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start mamori")
+    cmd.env("MAMORI_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mamori")
 }
 
 async fn wait_ready(port: u16, limit: Duration) -> Option<Duration> {
@@ -59,14 +78,21 @@ async fn wait_ready(port: u16, limit: Duration) -> Option<Duration> {
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
 }
 
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let bin = PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "target/release/mamori".into()));
+    let bin = PathBuf::from(
+        args.get(1)
+            .cloned()
+            .unwrap_or_else(|| "target/release/mamori".into()),
+    );
     let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
     let dir = std::env::temp_dir().join(format!("mamori-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -74,7 +100,9 @@ async fn main() {
     // First start loads the demo ward.
     let port = free_port();
     let child = start(&bin, &dir, port, true);
-    wait_ready(port, Duration::from_secs(60)).await.expect("first start never became ready");
+    wait_ready(port, Duration::from_secs(60))
+        .await
+        .expect("first start never became ready");
     stop(child);
 
     // Start to ready on the existing folder, several rounds.
@@ -83,7 +111,9 @@ async fn main() {
         let port = free_port();
         let t = Instant::now();
         let child = start(&bin, &dir, port, false);
-        wait_ready(port, Duration::from_secs(30)).await.expect("restart never became ready");
+        wait_ready(port, Duration::from_secs(30))
+            .await
+            .expect("restart never became ready");
         starts.push(t.elapsed());
         stop(child);
     }
@@ -92,7 +122,9 @@ async fn main() {
     // Idle RSS with the demo ward, after a few requests.
     let port = free_port();
     let child = start(&bin, &dir, port, false);
-    wait_ready(port, Duration::from_secs(30)).await.expect("ready");
+    wait_ready(port, Duration::from_secs(30))
+        .await
+        .expect("ready");
     for _ in 0..10 {
         let _ = http(port, "GET", "/login", None).await;
     }
@@ -115,7 +147,9 @@ async fn main() {
         let (login, pw) = accounts[i % accounts.len()].clone();
         tasks.push(tokio::spawn(async move {
             let body = serde_json::json!({ "login": login, "password": pw }).to_string();
-            http(port, "POST", "/api/v1/session", Some(&body)).await.unwrap_or(0)
+            http(port, "POST", "/api/v1/session", Some(&body))
+                .await
+                .unwrap_or(0)
         }));
     }
     let mut ok = 0;
@@ -130,7 +164,9 @@ async fn main() {
     stop(child);
     let _ = std::fs::remove_dir_all(&dir);
 
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     println!("| measure | result | goal |");
     println!("| --- | --- | --- |");
     println!(
@@ -139,10 +175,20 @@ async fn main() {
         starts[0].as_secs_f64() * 1e3,
         starts[starts.len() - 1].as_secs_f64() * 1e3
     );
-    println!("| idle RSS, demo ward | {:.1} MB | < 50 MB |", idle as f64 / 1024.0);
+    println!(
+        "| idle RSS, demo ward | {:.1} MB | < 50 MB |",
+        idle as f64 / 1024.0
+    );
     println!("| 100 concurrent logins: succeeded | {ok}/100 | 100 |");
-    println!("| 100 concurrent logins: logins/s (Argon2id m=19 MiB t=2, {cores} cores) | {:.1} | — |", 100.0 / burst.as_secs_f64());
-    println!("| 100 concurrent logins: peak RSS (VmHWM) / RSS after | {:.1} MB / {:.1} MB | bounded |", peak as f64 / 1024.0, after as f64 / 1024.0);
+    println!(
+        "| 100 concurrent logins: logins/s (Argon2id m=19 MiB t=2, {cores} cores) | {:.1} | — |",
+        100.0 / burst.as_secs_f64()
+    );
+    println!(
+        "| 100 concurrent logins: peak RSS (VmHWM) / RSS after | {:.1} MB / {:.1} MB | bounded |",
+        peak as f64 / 1024.0,
+        after as f64 / 1024.0
+    );
     if ok != 100 {
         std::process::exit(1);
     }

@@ -192,7 +192,8 @@ impl FileStore {
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<FileStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         let ro = |name: &str| File::open(dir.join(name));
-        let (entries, offsets, hashes, commit) = (ro(ENTRIES)?, ro(OFFSETS)?, ro(HASHES)?, ro(COMMIT)?);
+        let (entries, offsets, hashes, commit) =
+            (ro(ENTRIES)?, ro(OFFSETS)?, ro(HASHES)?, ro(COMMIT)?);
         let mut both = [0u8; 2 * SLOT];
         let got = read_at_most(&commit, &mut both, 0)?;
         let slots = [

@@ -133,17 +133,19 @@ fn record() -> impl Strategy<Value = AccessRecord> {
         (any::<[u8; 16]>(), text(128)),
     )
         .prop_map(
-            |(t, system, actor, action, asset, result, src, detail, (salt, event_id))| AccessRecord {
-                time_micros: t,
-                system,
-                event_id,
-                actor,
-                action,
-                asset,
-                result,
-                source_address: src,
-                detail,
-                salt,
+            |(t, system, actor, action, asset, result, src, detail, (salt, event_id))| {
+                AccessRecord {
+                    time_micros: t,
+                    system,
+                    event_id,
+                    actor,
+                    action,
+                    asset,
+                    result,
+                    source_address: src,
+                    detail,
+                    salt,
+                }
             },
         )
 }

@@ -51,6 +51,40 @@ enum Command {
         #[command(subcommand)]
         what: UserCommand,
     },
+    /// Bearer tokens of ward systems.
+    Token {
+        #[command(subcommand)]
+        what: TokenCommand,
+    },
+    /// The access-record ledger.
+    Ledger {
+        #[command(subcommand)]
+        what: LedgerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token for a registered system; it is printed once.
+    Create {
+        /// The system's code (e.g. `facility`, `library`).
+        #[arg(long)]
+        system: String,
+        /// ledger:write, ledger:read or access:check (repeat for several).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+    },
+    /// Revoke a token by its id (from `mamori token list`).
+    Revoke { id: i64 },
+    /// List tokens (never the tokens themselves).
+    List,
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Recompute the whole tree from the stored records; exit 0 when intact,
+    /// 1 with the first record that does not match.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -143,7 +177,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             what: ImportCommand::Personnel { file, apply_valid },
         } => {
             let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let state = AppState::open(cfg).await.map_err(|e| e.to_string())?;
+            let state = AppState::open_cli(cfg).await.map_err(|e| e.to_string())?;
             let opts = mamori_server::people::service::ImportOptions { apply_valid };
             let report = mamori_server::people::service::import_csv(
                 &state,
@@ -184,10 +218,71 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 ExitCode::from(1)
             })
         }
+        Command::Token { what } => {
+            let state = AppState::open_cli(cfg).await.map_err(|e| e.to_string())?;
+            match what {
+                TokenCommand::Create { system, scopes } => {
+                    let (id, token) = mamori_server::tokens::create(&state, &system, &scopes)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    println!("{token}");
+                    eprintln!("Token {id} for system {system} ({}). It is shown only now; keep it secret.", scopes.join(" "));
+                }
+                TokenCommand::Revoke { id } => {
+                    mamori_server::tokens::revoke(&state, id)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    eprintln!("Token {id} revoked.");
+                }
+                TokenCommand::List => {
+                    let mut conn = state
+                        .db()
+                        .pool()
+                        .acquire()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    for (id, system, scopes, created, revoked) in
+                        mamori_server::tokens::list(&mut conn)
+                            .await
+                            .map_err(|e| e.to_string())?
+                    {
+                        let state = revoked
+                            .map(|r| format!("revoked {}", mamori_server::clock::format_unix(r)))
+                            .unwrap_or_else(|| "live".into());
+                        println!(
+                            "{id}\t{system}\t{scopes}\tcreated {}\t{state}",
+                            mamori_server::clock::format_unix(created)
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ledger {
+            what: LedgerCommand::Verify,
+        } => {
+            let state = AppState::open_cli(cfg).await.map_err(|e| e.to_string())?;
+            let v = state.ledger().verify().await.map_err(|e| e.to_string())?;
+            match (v.problem, v.first_bad) {
+                (None, _) => {
+                    println!("intact: {} records, root {}", v.size, v.root);
+                    Ok(ExitCode::SUCCESS)
+                }
+                (Some(p), Some(i)) => {
+                    println!("first bad record: {i}");
+                    eprintln!("{p}");
+                    Ok(ExitCode::from(1))
+                }
+                (Some(p), None) => {
+                    println!("ledger does not verify: {p}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
         Command::User {
             what: UserCommand::ResetPassword { login },
         } => {
-            let state = AppState::open(cfg).await.map_err(|e| e.to_string())?;
+            let state = AppState::open_cli(cfg).await.map_err(|e| e.to_string())?;
             let account = {
                 let mut conn = state
                     .db()

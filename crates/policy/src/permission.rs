@@ -174,7 +174,12 @@ mod tests {
         for a in Action::ALL {
             let writes = !matches!(
                 a,
-                A::ViewOrg | A::ViewPeople | A::ViewRecords | A::ViewSystems | A::UseOwnAccount | A::AuditLedger
+                A::ViewOrg
+                    | A::ViewPeople
+                    | A::ViewRecords
+                    | A::ViewSystems
+                    | A::UseOwnAccount
+                    | A::AuditLedger
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");

@@ -80,8 +80,19 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
 }
 
 impl AppState {
-    /// Opens the data folder and the database, applying migrations.
+    /// Opens the data folder and the database, applying migrations, as the
+    /// server: the one process that writes the ledger.
     pub async fn open(config: Config) -> Result<AppState, StartError> {
+        Self::open_as(config, true).await
+    }
+
+    /// Opens for a command beside the server: the ledger is read-only and
+    /// records wait in the outbox until the server moves them.
+    pub async fn open_cli(config: Config) -> Result<AppState, StartError> {
+        Self::open_as(config, false).await
+    }
+
+    async fn open_as(config: Config, writer: bool) -> Result<AppState, StartError> {
         let dd = |source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
@@ -89,9 +100,23 @@ impl AppState {
         std::fs::create_dir_all(&config.data_dir).map_err(dd)?;
         let key = fingerprint_key(&config.data_dir).map_err(dd)?;
         let db = Db::connect(&config.database_url()).await?;
-        let ledger = crate::ledger::Ledger::open(db.clone(), &config.data_dir, &config.ledger.origin, config.ledger.store).await?;
+        let ledger = crate::ledger::Ledger::open(
+            db.clone(),
+            &config.data_dir,
+            &config.ledger.origin,
+            config.ledger.store,
+            writer,
+        )
+        .await?;
         let hasher = Hasher::new(config.hash_workers, config.insecure_fast_hashing);
-        Ok(AppState(Arc::new(Inner { db, config, clock: Clock::default(), hasher, fingerprint_key: key, ledger })))
+        Ok(AppState(Arc::new(Inner {
+            db,
+            config,
+            clock: Clock::default(),
+            hasher,
+            fingerprint_key: key,
+            ledger,
+        })))
     }
 
     pub fn db(&self) -> &Db {

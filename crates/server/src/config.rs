@@ -43,7 +43,10 @@ pub struct LedgerConfig {
 
 impl Default for LedgerConfig {
     fn default() -> Self {
-        LedgerConfig { origin: "mamori.city.edogawa.tokyo.jp/ledger".into(), store: crate::ledger::StoreKind::Auto }
+        LedgerConfig {
+            origin: "mamori.city.edogawa.tokyo.jp/ledger".into(),
+            store: crate::ledger::StoreKind::Auto,
+        }
     }
 }
 
@@ -173,7 +176,12 @@ impl Config {
                 "auto" => crate::ledger::StoreKind::Auto,
                 "file" => crate::ledger::StoreKind::File,
                 "sql" => crate::ledger::StoreKind::Sql,
-                _ => return Err(ConfigError::Env { name: "MAMORI_LEDGER_STORE".into(), reason: format!("{v:?} is not auto, file or sql") }),
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "MAMORI_LEDGER_STORE".into(),
+                        reason: format!("{v:?} is not auto, file or sql"),
+                    })
+                }
             };
         }
         if let Some(v) = get("MAMORI_HASH_WORKERS") {

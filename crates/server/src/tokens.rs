@@ -8,8 +8,8 @@ use crate::db::Conn;
 use crate::records::{self, Record, Who};
 use crate::web::error::AppError;
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use sqlx::Row;
 
@@ -44,7 +44,11 @@ pub enum TokenError {
 }
 
 /// Creates a token and returns (id, the token). The token is shown once.
-pub async fn create(state: &AppState, system: &str, scopes: &[String]) -> Result<(i64, String), TokenError> {
+pub async fn create(
+    state: &AppState,
+    system: &str,
+    scopes: &[String],
+) -> Result<(i64, String), TokenError> {
     if scopes.is_empty() {
         return Err(TokenError::NoScope);
     }
@@ -54,8 +58,13 @@ pub async fn create(state: &AppState, system: &str, scopes: &[String]) -> Result
         }
     }
     let mut tx = state.db().begin().await?;
-    let row = sqlx::query("SELECT id FROM systems WHERE code = $1").bind(system).fetch_optional(&mut *tx).await?;
-    let system_id: i64 = row.ok_or_else(|| TokenError::NoSuchSystem(system.into()))?.try_get(0)?;
+    let row = sqlx::query("SELECT id FROM systems WHERE code = $1")
+        .bind(system)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let system_id: i64 = row
+        .ok_or_else(|| TokenError::NoSuchSystem(system.into()))?
+        .try_get(0)?;
     let tok = format!("mamori_{}", token::new_token());
     let mut scopes = scopes.to_vec();
     scopes.sort();
@@ -77,12 +86,13 @@ pub async fn create(state: &AppState, system: &str, scopes: &[String]) -> Result
 
 pub async fn revoke(state: &AppState, id: i64) -> Result<(), TokenError> {
     let mut tx = state.db().begin().await?;
-    let n = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-        .bind(state.clock().unix())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let n =
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(state.clock().unix())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     if n == 0 {
         return Err(TokenError::NoSuchToken(id));
     }
@@ -93,21 +103,41 @@ pub async fn revoke(state: &AppState, id: i64) -> Result<(), TokenError> {
 }
 
 /// (id, system code, scopes, created_at, revoked_at) of every token.
-pub async fn list(conn: &mut Conn) -> Result<Vec<(i64, String, String, i64, Option<i64>)>, sqlx::Error> {
+pub async fn list(
+    conn: &mut Conn,
+) -> Result<Vec<(i64, String, String, i64, Option<i64>)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT t.id, s.code, t.scopes, t.created_at, t.revoked_at FROM api_tokens t JOIN systems s ON s.id = t.system_id ORDER BY t.id",
     )
     .fetch_all(conn)
     .await?;
-    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?))).collect()
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+            ))
+        })
+        .collect()
 }
 
 /// The system behind a bearer token, if the request carries a live one.
 /// A malformed or unknown token is an error (401), not "no token".
-pub async fn from_headers(state: &AppState, parts: &Parts) -> Result<Option<SystemCaller>, AppError> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else { return Ok(None) };
+pub async fn from_headers(
+    state: &AppState,
+    parts: &Parts,
+) -> Result<Option<SystemCaller>, AppError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let value = value.to_str().map_err(|_| AppError::Unauthenticated)?;
-    let tok = value.strip_prefix("Bearer ").ok_or(AppError::Unauthenticated)?.trim();
+    let tok = value
+        .strip_prefix("Bearer ")
+        .ok_or(AppError::Unauthenticated)?
+        .trim();
     if tok.is_empty() || tok.len() > 200 {
         return Err(AppError::Unauthenticated);
     }
@@ -119,7 +149,9 @@ pub async fn from_headers(state: &AppState, parts: &Parts) -> Result<Option<Syst
     .bind(token::digest(tok))
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(r) = row else { return Err(AppError::Unauthenticated) };
+    let Some(r) = row else {
+        return Err(AppError::Unauthenticated);
+    };
     let scopes: String = r.try_get(2)?;
     Ok(Some(SystemCaller {
         token_id: r.try_get(0)?,
@@ -134,10 +166,15 @@ pub struct LedgerWriter(pub SystemCaller);
 impl FromRequestParts<AppState> for LedgerWriter {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match from_headers(state, parts).await {
             Ok(Some(c)) if c.has("ledger:write") => Ok(LedgerWriter(c)),
-            Ok(Some(_)) => Err(crate::web::error::ApiError(AppError::Forbidden("ledger:write")).into_response()),
+            Ok(Some(_)) => Err(
+                crate::web::error::ApiError(AppError::Forbidden("ledger:write")).into_response(),
+            ),
             Ok(None) => Err(crate::web::error::ApiError(AppError::Unauthenticated).into_response()),
             Err(e) => Err(crate::web::error::ApiError(e).into_response()),
         }
@@ -152,14 +189,25 @@ pub struct LedgerAuditor;
 impl FromRequestParts<AppState> for LedgerAuditor {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match from_headers(state, parts).await {
-            Ok(Some(c)) if c.has("ledger:read") || c.has("ledger:write") => return Ok(LedgerAuditor),
-            Ok(Some(_)) => return Err(crate::web::error::ApiError(AppError::Forbidden("ledger:read")).into_response()),
+            Ok(Some(c)) if c.has("ledger:read") || c.has("ledger:write") => {
+                return Ok(LedgerAuditor)
+            }
+            Ok(Some(_)) => {
+                return Err(
+                    crate::web::error::ApiError(AppError::Forbidden("ledger:read")).into_response(),
+                )
+            }
             Ok(None) => {}
             Err(e) => return Err(crate::web::error::ApiError(e).into_response()),
         }
-        crate::auth::Require::<crate::auth::perm::AuditLedger>::from_request_parts(parts, state).await.map(|_| LedgerAuditor)
+        crate::auth::Require::<crate::auth::perm::AuditLedger>::from_request_parts(parts, state)
+            .await
+            .map(|_| LedgerAuditor)
     }
 }
 
@@ -169,10 +217,15 @@ pub struct LedgerContentReader;
 impl FromRequestParts<AppState> for LedgerContentReader {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match from_headers(state, parts).await {
             Ok(Some(c)) if c.has("ledger:read") => Ok(LedgerContentReader),
-            Ok(Some(_)) => Err(crate::web::error::ApiError(AppError::Forbidden("ledger:read")).into_response()),
+            Ok(Some(_)) => {
+                Err(crate::web::error::ApiError(AppError::Forbidden("ledger:read")).into_response())
+            }
             Ok(None) => Err(crate::web::error::ApiError(AppError::Unauthenticated).into_response()),
             Err(e) => Err(crate::web::error::ApiError(e).into_response()),
         }

@@ -160,13 +160,38 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
     ("GET", "/records", Body::None, "nnnnnnyyyy"),
     // The ledger: writing and reading content need a system token; its
     // structure is open to those who audit it.
-    ("POST", "/api/v1/ledger/records", Body::Json("[]"), "nnnnnnnnnn"),
+    (
+        "POST",
+        "/api/v1/ledger/records",
+        Body::Json("[]"),
+        "nnnnnnnnnn",
+    ),
     ("GET", "/api/v1/ledger/checkpoint", Body::None, "nnnnynyyyy"),
     ("GET", "/api/v1/ledger/key", Body::None, "nnnnynyyyy"),
-    ("GET", "/api/v1/ledger/tile/{*path}", Body::None, "nnnnynyyyy"),
-    ("GET", "/api/v1/ledger/records/{index}", Body::None, "nnnnnnnnnn"),
-    ("GET", "/api/v1/ledger/proof/inclusion", Body::None, "nnnnynyyyy"),
-    ("GET", "/api/v1/ledger/proof/consistency", Body::None, "nnnnynyyyy"),
+    (
+        "GET",
+        "/api/v1/ledger/tile/{*path}",
+        Body::None,
+        "nnnnynyyyy",
+    ),
+    (
+        "GET",
+        "/api/v1/ledger/records/{index}",
+        Body::None,
+        "nnnnnnnnnn",
+    ),
+    (
+        "GET",
+        "/api/v1/ledger/proof/inclusion",
+        Body::None,
+        "nnnnynyyyy",
+    ),
+    (
+        "GET",
+        "/api/v1/ledger/proof/consistency",
+        Body::None,
+        "nnnnynyyyy",
+    ),
     // Pages.
     ("GET", "/org", Body::None, "nyyyyyyyyy"),
     ("POST", "/org/units", Body::Form(&[]), "nnnnnnynnn"),
@@ -298,7 +323,11 @@ async fn check_matrix(app: TestApp) {
         } else {
             "0"
         };
-        let mut path = route.replace("{id}", id).replace("{code}", "en").replace("{*path}", "0/000.p/1").replace("{index}", "0");
+        let mut path = route
+            .replace("{id}", id)
+            .replace("{code}", "en")
+            .replace("{*path}", "0/000.p/1")
+            .replace("{index}", "0");
         if route.contains("/proof/inclusion") {
             path = format!("{path}?index=0&size=1");
         } else if route.contains("/proof/consistency") {

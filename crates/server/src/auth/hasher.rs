@@ -26,27 +26,36 @@ impl Hasher {
     /// tiny ones for the test suite only.
     pub fn new(workers: usize, fast: bool) -> Hasher {
         let workers = if workers == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
         } else {
             workers
         };
-        let params = if fast { Params::new(256, 1, 1, None) } else { Params::new(19 * 1024, 2, 1, None) }.unwrap_or_default();
+        let params = if fast {
+            Params::new(256, 1, 1, None)
+        } else {
+            Params::new(19 * 1024, 2, 1, None)
+        }
+        .unwrap_or_default();
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..workers {
             let rx = Arc::clone(&rx);
             let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-            let spawned = std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || loop {
-                // The lock is held only while taking the next job.
-                let job = match rx.lock() {
-                    Ok(guard) => guard.recv(),
-                    Err(_) => return,
-                };
-                match job {
-                    Ok(job) => job(&argon),
-                    Err(_) => return, // every Hasher is gone
-                }
-            });
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || loop {
+                    // The lock is held only while taking the next job.
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(&argon),
+                        Err(_) => return, // every Hasher is gone
+                    }
+                });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start a hashing thread");
             }
@@ -54,13 +63,19 @@ impl Hasher {
         Hasher { queue: tx }
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Argon2<'static>) -> T + Send + 'static) -> Result<T, HashError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Argon2<'static>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
         let (done, wait) = oneshot::channel();
         let job: Job = Box::new(move |argon| {
             let _ = done.send(f(argon));
         });
-        self.queue.send(job).map_err(|_| HashError("hashing threads stopped".into()))?;
-        wait.await.map_err(|_| HashError("hashing job dropped".into()))
+        self.queue
+            .send(job)
+            .map_err(|_| HashError("hashing threads stopped".into()))?;
+        wait.await
+            .map_err(|_| HashError("hashing job dropped".into()))
     }
 
     /// PHC string of the password (already normalized by the caller).
@@ -68,7 +83,10 @@ impl Hasher {
         let password = password.to_owned();
         self.run(move |argon| {
             let salt = SaltString::generate(&mut rand::rngs::OsRng);
-            argon.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| HashError(e.to_string()))
+            argon
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| HashError(e.to_string()))
         })
         .await?
     }

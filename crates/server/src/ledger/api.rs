@@ -33,10 +33,16 @@ pub fn routes(r: Routes) -> Routes {
 impl From<LedgerError> for AppError {
     fn from(e: LedgerError) -> Self {
         match e {
-            LedgerError::BeyondTree { index, size } => {
-                AppError::Invalid(vec![FieldError::new("index", "ledger.beyond_tree", &[("index", index.to_string()), ("size", size.to_string())])])
-            }
-            LedgerError::Invalid(m) => AppError::Invalid(vec![FieldError::new("query", "ledger.invalid", &[("detail", m)])]),
+            LedgerError::BeyondTree { index, size } => AppError::Invalid(vec![FieldError::new(
+                "index",
+                "ledger.beyond_tree",
+                &[("index", index.to_string()), ("size", size.to_string())],
+            )]),
+            LedgerError::Invalid(m) => AppError::Invalid(vec![FieldError::new(
+                "query",
+                "ledger.invalid",
+                &[("detail", m)],
+            )]),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -88,23 +94,35 @@ pub struct IngestAnswer {
 }
 
 /// Checks one record; the reason names the field.
-fn to_access_record(system: &str, v: serde_json::Value) -> Result<AccessRecord, (Option<String>, String)> {
+fn to_access_record(
+    system: &str,
+    v: serde_json::Value,
+) -> Result<AccessRecord, (Option<String>, String)> {
     let event_id = v.get("event_id").and_then(|e| e.as_str()).map(String::from);
     let fail = |reason: String| (event_id.clone(), reason);
     let rec: IncomingRecord = serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
-        fail(format!("{}: {}", if path == "." { "record".into() } else { path }, e.into_inner()))
+        fail(format!(
+            "{}: {}",
+            if path == "." { "record".into() } else { path },
+            e.into_inner()
+        ))
     })?;
-    let time = time::OffsetDateTime::parse(&rec.time, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| fail(format!("time: not RFC 3339 ({e})")))?;
-    let result = AccessResult::parse(&rec.result).ok_or_else(|| fail("result: must be success, failure or denied".into()))?;
+    let time =
+        time::OffsetDateTime::parse(&rec.time, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| fail(format!("time: not RFC 3339 ({e})")))?;
+    let result = AccessResult::parse(&rec.result)
+        .ok_or_else(|| fail("result: must be success, failure or denied".into()))?;
     let detail = match rec.detail {
         None => None,
         Some(d @ serde_json::Value::Object(_)) => {
             // serde_json keeps object keys sorted, so this text is canonical.
             let text = d.to_string();
             if text.len() > mamori_ledger::record::MAX_DETAIL {
-                return Err(fail(format!("detail: larger than {} bytes", mamori_ledger::record::MAX_DETAIL)));
+                return Err(fail(format!(
+                    "detail: larger than {} bytes",
+                    mamori_ledger::record::MAX_DETAIL
+                )));
             }
             Some(text)
         }
@@ -135,8 +153,16 @@ fn to_access_record(system: &str, v: serde_json::Value) -> Result<AccessRecord, 
               (status = 422, description = "every record rejected, or the body is not a JSON array", body = IngestAnswer),
               (status = 413, description = "more than 1,000 records or 4 MiB", body = crate::web::error::Problem),
               (status = 401, body = crate::web::error::Problem)))]
-pub async fn ingest(State(state): State<AppState>, LedgerWriter(caller): LedgerWriter, headers: axum::http::HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+pub async fn ingest(
+    State(state): State<AppState>,
+    LedgerWriter(caller): LedgerWriter,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
     if !json {
         return Err(AppError::invalid("Content-Type", "json.content_type", &[]).into());
     }
@@ -152,13 +178,31 @@ pub async fn ingest(State(state): State<AppState>, LedgerWriter(caller): LedgerW
     for (position, item) in items.into_iter().enumerate() {
         match to_access_record(&caller.system_code, item) {
             Ok(r) => accepted_in.push(r),
-            Err((event_id, reason)) => rejected.push(Rejected { position, event_id, reason }),
+            Err((event_id, reason)) => rejected.push(Rejected {
+                position,
+                event_id,
+                reason,
+            }),
         }
     }
     let ids: Vec<String> = accepted_in.iter().map(|r| r.event_id.clone()).collect();
-    let appended = ledger(&state).submit(accepted_in).await.map_err(AppError::from)?;
-    let accepted: Vec<Accepted> = ids.into_iter().zip(appended).map(|(event_id, a)| Accepted { event_id, index: a.index }).collect();
-    let status = if accepted.is_empty() && !rejected.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let appended = ledger(&state)
+        .submit(accepted_in)
+        .await
+        .map_err(AppError::from)?;
+    let accepted: Vec<Accepted> = ids
+        .into_iter()
+        .zip(appended)
+        .map(|(event_id, a)| Accepted {
+            event_id,
+            index: a.index,
+        })
+        .collect();
+    let status = if accepted.is_empty() && !rejected.is_empty() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(IngestAnswer { accepted, rejected })).into_response())
 }
 
@@ -167,7 +211,11 @@ fn too_large() -> Response {
         type_: "urn:mamori:problem:ledger.batch_too_large".into(),
         title: "Batch too large".into(),
         status: 413,
-        detail: Some(crate::web::i18n::t(crate::web::i18n::current(), "ledger.batch_too_large", &[("max", MAX_RECORDS.to_string())])),
+        detail: Some(crate::web::i18n::t(
+            crate::web::i18n::current(),
+            "ledger.batch_too_large",
+            &[("max", MAX_RECORDS.to_string())],
+        )),
         code: "ledger.batch_too_large".into(),
         field: Some("body".into()),
         errors: vec![],
@@ -181,8 +229,16 @@ fn text(body: String) -> Response {
 
 /// The latest checkpoint, a c2sp.org/tlog-checkpoint signed note (Ed25519).
 #[utoipa::path(get, path = "/api/v1/ledger/checkpoint", tag = "ledger", responses((status = 200, content_type = "text/plain", body = String)))]
-pub async fn checkpoint(State(state): State<AppState>, _a: LedgerAuditor) -> Result<Response, ApiError> {
-    Ok(text(ledger(&state).checkpoint(state.clock().unix()).await.map_err(AppError::from)?))
+pub async fn checkpoint(
+    State(state): State<AppState>,
+    _a: LedgerAuditor,
+) -> Result<Response, ApiError> {
+    Ok(text(
+        ledger(&state)
+            .checkpoint(state.clock().unix())
+            .await
+            .map_err(AppError::from)?,
+    ))
 }
 
 /// The signed-note verifier key `<name>+<hex key id>+<base64(0x01 ‖ pubkey)>`.
@@ -196,23 +252,49 @@ pub async fn key(State(state): State<AppState>, _a: LedgerAuditor) -> Response {
 /// `ledger:read`).
 #[utoipa::path(get, path = "/api/v1/ledger/tile/{path}", tag = "ledger", params(("path" = String, Path, description = "the C2SP tile path after `tile/`")),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = crate::web::error::Problem)))]
-pub async fn tile(State(state): State<AppState>, _a: LedgerAuditor, parts: axum::http::request::Parts, Path(path): Path<String>) -> Result<Response, ApiError> {
-    let t = Tile::parse_path(&format!("tile/{path}")).map_err(|e| AppError::invalid("path", "ledger.bad_tile_path", &[("detail", e.to_string())]))?;
+pub async fn tile(
+    State(state): State<AppState>,
+    _a: LedgerAuditor,
+    parts: axum::http::request::Parts,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
+    let t = Tile::parse_path(&format!("tile/{path}")).map_err(|e| {
+        AppError::invalid("path", "ledger.bad_tile_path", &[("detail", e.to_string())])
+    })?;
     if matches!(t.kind(), mamori_ledger::TileKind::Entries) {
         let mut parts = parts;
         LedgerContentReader::from_parts(&mut parts, &state).await?;
     }
     match ledger(&state).tile(&t).await {
-        Ok(bytes) => Ok(([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, if t.is_partial() { "no-store" } else { "public, max-age=31536000, immutable" })], bytes).into_response()),
+        Ok(bytes) => Ok((
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                (
+                    header::CACHE_CONTROL,
+                    if t.is_partial() {
+                        "no-store"
+                    } else {
+                        "public, max-age=31536000, immutable"
+                    },
+                ),
+            ],
+            bytes,
+        )
+            .into_response()),
         Err(LedgerError::BeyondTree { .. }) => Err(AppError::NotFound("tile").into()),
         Err(e) => Err(AppError::from(e).into()),
     }
 }
 
 impl LedgerContentReader {
-    async fn from_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
         use axum::extract::FromRequestParts;
-        match <LedgerContentReader as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+        match <LedgerContentReader as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+        {
             Ok(r) => Ok(r),
             Err(_) => Err(AppError::Forbidden("ledger:read").into()),
         }
@@ -240,17 +322,33 @@ pub struct RecordView {
 
 #[utoipa::path(get, path = "/api/v1/ledger/records/{index}", tag = "ledger", params(("index" = u64, Path)),
     responses((status = 200, body = RecordView), (status = 404, body = crate::web::error::Problem)))]
-pub async fn record(State(state): State<AppState>, _r: LedgerContentReader, Path(index): Path<String>) -> Result<Json<RecordView>, ApiError> {
-    let index: u64 = index.parse().map_err(|_| AppError::invalid("index", "ledger.bad_index", &[]))?;
+pub async fn record(
+    State(state): State<AppState>,
+    _r: LedgerContentReader,
+    Path(index): Path<String>,
+) -> Result<Json<RecordView>, ApiError> {
+    let index: u64 = index
+        .parse()
+        .map_err(|_| AppError::invalid("index", "ledger.bad_index", &[]))?;
     let size = ledger(&state).size().await.map_err(AppError::from)?;
     if index >= size {
         return Err(AppError::NotFound("record").into());
     }
-    let bytes = ledger(&state).read_entries(index, 1).await.map_err(AppError::from)?.pop().flatten().ok_or(AppError::NotFound("record (pruned)"))?;
-    let r = AccessRecord::decode(&bytes).map_err(|e| AppError::Internal(format!("record {index} does not decode: {e}")))?;
+    let bytes = ledger(&state)
+        .read_entries(index, 1)
+        .await
+        .map_err(AppError::from)?
+        .pop()
+        .flatten()
+        .ok_or(AppError::NotFound("record (pruned)"))?;
+    let r = AccessRecord::decode(&bytes)
+        .map_err(|e| AppError::Internal(format!("record {index} does not decode: {e}")))?;
     let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.time_micros) * 1000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default();
     Ok(Json(RecordView {
         index,
@@ -263,7 +361,8 @@ pub async fn record(State(state): State<AppState>, _r: LedgerContentReader, Path
         result: r.result.as_str().into(),
         source_ip: r.source_address,
         detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()),
-        leaf_hash: base64::engine::general_purpose::STANDARD.encode(mamori_ledger::Hash::leaf(&bytes).0),
+        leaf_hash: base64::engine::general_purpose::STANDARD
+            .encode(mamori_ledger::Hash::leaf(&bytes).0),
     }))
 }
 
@@ -282,19 +381,33 @@ pub struct InclusionProof {
 }
 
 fn number(field: &str, v: &str) -> Result<u64, AppError> {
-    v.parse().map_err(|_| AppError::invalid(field, "ledger.bad_number", &[]))
+    v.parse()
+        .map_err(|_| AppError::invalid(field, "ledger.bad_number", &[]))
 }
 
 fn b64(h: &[mamori_ledger::Hash]) -> Vec<String> {
-    h.iter().map(|h| base64::engine::general_purpose::STANDARD.encode(h.0)).collect()
+    h.iter()
+        .map(|h| base64::engine::general_purpose::STANDARD.encode(h.0))
+        .collect()
 }
 
 #[utoipa::path(get, path = "/api/v1/ledger/proof/inclusion", tag = "ledger", params(InclusionQuery),
     responses((status = 200, body = InclusionProof), (status = 422, body = crate::web::error::Problem)))]
-pub async fn inclusion(State(state): State<AppState>, _a: LedgerAuditor, Query(q): Query<InclusionQuery>) -> Result<Json<InclusionProof>, ApiError> {
+pub async fn inclusion(
+    State(state): State<AppState>,
+    _a: LedgerAuditor,
+    Query(q): Query<InclusionQuery>,
+) -> Result<Json<InclusionProof>, ApiError> {
     let (index, size) = (number("index", &q.index)?, number("size", &q.size)?);
-    let hashes = ledger(&state).inclusion_proof(index, size).await.map_err(AppError::from)?;
-    Ok(Json(InclusionProof { index, size, hashes: b64(&hashes) }))
+    let hashes = ledger(&state)
+        .inclusion_proof(index, size)
+        .await
+        .map_err(AppError::from)?;
+    Ok(Json(InclusionProof {
+        index,
+        size,
+        hashes: b64(&hashes),
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -313,11 +426,22 @@ pub struct ConsistencyProof {
 
 #[utoipa::path(get, path = "/api/v1/ledger/proof/consistency", tag = "ledger", params(ConsistencyQuery),
     responses((status = 200, body = ConsistencyProof), (status = 422, body = crate::web::error::Problem)))]
-pub async fn consistency(State(state): State<AppState>, _a: LedgerAuditor, Query(q): Query<ConsistencyQuery>) -> Result<Json<ConsistencyProof>, ApiError> {
+pub async fn consistency(
+    State(state): State<AppState>,
+    _a: LedgerAuditor,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<Json<ConsistencyProof>, ApiError> {
     let (from, to) = (number("from", &q.from)?, number("to", &q.to)?);
     if from > to {
         return Err(AppError::invalid("from", "ledger.from_after_to", &[]).into());
     }
-    let hashes = ledger(&state).consistency_proof(from, to).await.map_err(AppError::from)?;
-    Ok(Json(ConsistencyProof { from, to, hashes: b64(&hashes) }))
+    let hashes = ledger(&state)
+        .consistency_proof(from, to)
+        .await
+        .map_err(AppError::from)?;
+    Ok(Json(ConsistencyProof {
+        from,
+        to,
+        hashes: b64(&hashes),
+    }))
 }

@@ -34,7 +34,8 @@ pub mod store;
 use crate::db::{Db, Engine};
 use mamori_ledger::{
     tile::{self, Tile, TileKind},
-    tree, verify_consistency, AccessRecord, AccessResult, Checkpoint, FileStore, Hash, Log, Signer, StreamVerifier,
+    tree, verify_consistency, AccessRecord, AccessResult, Checkpoint, FileStore, Hash, Log, Signer,
+    StreamVerifier,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -118,6 +119,8 @@ struct Inner {
     outbox: Notify,
     /// Set when a verification found a mismatch (shown to the セキュリティ総括管理者).
     alarm: RwLock<Option<String>>,
+    /// Held for the writer's lifetime: one process appends to the file log.
+    _writer_lock: Option<std::fs::File>,
 }
 
 #[derive(Clone)]
@@ -135,7 +138,8 @@ fn signing_key(dir: &Path, origin: &str) -> Result<Signer, LedgerError> {
         Ok(text) => Signer::parse(text.trim()).map_err(io),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let signer = Signer::generate(origin).map_err(io)?;
-            crate::app::write_private(&path, signer.to_private_key_string().as_bytes()).map_err(io)?;
+            crate::app::write_private(&path, signer.to_private_key_string().as_bytes())
+                .map_err(io)?;
             Ok(signer)
         }
         Err(e) => Err(io(e)),
@@ -143,9 +147,17 @@ fn signing_key(dir: &Path, origin: &str) -> Result<Signer, LedgerError> {
 }
 
 impl Ledger {
-    /// Opens the ledger, re-indexes what a crash left unindexed, and starts
-    /// the sequencer and the outbox mover.
-    pub async fn open(db: Db, data_dir: &Path, origin: &str, kind: StoreKind) -> Result<Ledger, LedgerError> {
+    /// Opens the ledger. The writer (`mamori serve`) takes the file log's
+    /// lock, re-indexes what a crash left unindexed, and starts the
+    /// sequencer and the outbox mover; other commands open it read-only
+    /// (their records wait in the outbox for the server to move).
+    pub async fn open(
+        db: Db,
+        data_dir: &Path,
+        origin: &str,
+        kind: StoreKind,
+        writer: bool,
+    ) -> Result<Ledger, LedgerError> {
         let dir = data_dir.join("ledger");
         std::fs::create_dir_all(&dir).map_err(io)?;
         let signer = signing_key(&dir, origin)?;
@@ -154,14 +166,40 @@ impl Ledger {
             StoreKind::Sql => false,
             StoreKind::Auto => db.engine() == Engine::Sqlite,
         };
+        let mut writer_lock = None;
         let backend = if file {
-            let dir = dir.clone();
-            let log = tokio::task::spawn_blocking(move || -> Result<Log<FileStore>, LedgerError> {
-                let store = FileStore::open(dir.join("log")).map_err(io)?;
-                Log::open(store).map_err(io)
-            })
-            .await
-            .map_err(io)??;
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join("writer.lock"))
+                .map_err(io)?;
+            let locked = lock.try_lock().is_ok();
+            if writer && !locked {
+                return Err(LedgerError::Storage(format!(
+                    "another mamori process is writing the ledger in {} (stop it first)",
+                    dir.display()
+                )));
+            }
+            let log_dir = dir.join("log");
+            // Without the lock (a server is running) open read-only: never
+            // truncate or append beside the writer.
+            let read_only = !locked || (!writer && log_dir.join("commit.bin").exists());
+            let log =
+                tokio::task::spawn_blocking(move || -> Result<Log<FileStore>, LedgerError> {
+                    let store = if read_only {
+                        FileStore::open_read_only(&log_dir)
+                    } else {
+                        FileStore::open(&log_dir)
+                    }
+                    .map_err(io)?;
+                    Log::open(store).map_err(io)
+                })
+                .await
+                .map_err(io)??;
+            if writer {
+                writer_lock = Some(lock);
+            }
             Backend::File(Arc::new(RwLock::new(log)))
         } else {
             Backend::Sql
@@ -175,10 +213,13 @@ impl Ledger {
             queue: tx,
             outbox: Notify::new(),
             alarm: RwLock::new(None),
+            _writer_lock: writer_lock,
         }));
-        ledger.reindex_tail().await?;
-        tokio::spawn(ledger.clone().sequencer(rx));
-        tokio::spawn(ledger.clone().outbox_mover());
+        if writer {
+            ledger.reindex_tail().await?;
+            tokio::spawn(ledger.clone().sequencer(rx));
+            tokio::spawn(ledger.clone().outbox_mover());
+        }
         Ok(ledger)
     }
 
@@ -197,8 +238,14 @@ impl Ledger {
             return Ok(vec![]);
         }
         let (reply, wait) = oneshot::channel();
-        self.0.queue.send(Job { records, reply }).await.map_err(|_| LedgerError::Stopped)?;
-        wait.await.map_err(|_| LedgerError::Stopped)?.map_err(LedgerError::Storage)
+        self.0
+            .queue
+            .send(Job { records, reply })
+            .await
+            .map_err(|_| LedgerError::Stopped)?;
+        wait.await
+            .map_err(|_| LedgerError::Stopped)?
+            .map_err(LedgerError::Storage)
     }
 
     /// Wakes the outbox mover (after a transaction that wrote records).
@@ -249,10 +296,15 @@ impl Ledger {
             store::lock_writer(&mut tx, postgres).await?;
         }
         // Known event ids, per system.
-        let mut known: std::collections::HashMap<(String, String), u64> = std::collections::HashMap::new();
-        let mut by_system: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+        let mut known: std::collections::HashMap<(String, String), u64> =
+            std::collections::HashMap::new();
+        let mut by_system: std::collections::BTreeMap<&str, Vec<&str>> =
+            std::collections::BTreeMap::new();
         for r in records {
-            by_system.entry(r.system.as_str()).or_default().push(r.event_id.as_str());
+            by_system
+                .entry(r.system.as_str())
+                .or_default()
+                .push(r.event_id.as_str());
         }
         for (system, ids) in &by_system {
             for (id, idx) in store::known_events(&mut tx, system, ids).await? {
@@ -268,7 +320,8 @@ impl Ledger {
         }
         let mut slots = Vec::with_capacity(records.len());
         let mut fresh: Vec<&AccessRecord> = Vec::new();
-        let mut in_batch: std::collections::HashMap<(&str, &str), usize> = std::collections::HashMap::new();
+        let mut in_batch: std::collections::HashMap<(&str, &str), usize> =
+            std::collections::HashMap::new();
         for r in records {
             if let Some(i) = known.get(&(r.system.clone(), r.event_id.clone())) {
                 slots.push(Slot::Known(*i));
@@ -280,7 +333,10 @@ impl Ledger {
                 fresh.push(r);
             }
         }
-        let encoded: Vec<Vec<u8>> = fresh.iter().map(|r| r.encode().map_err(|e| LedgerError::Invalid(e.to_string()))).collect::<Result<_, _>>()?;
+        let encoded: Vec<Vec<u8>> = fresh
+            .iter()
+            .map(|r| r.encode().map_err(|e| LedgerError::Invalid(e.to_string())))
+            .collect::<Result<_, _>>()?;
         let first = if encoded.is_empty() {
             0
         } else {
@@ -293,7 +349,9 @@ impl Ledger {
                     let log = Arc::clone(log);
                     let entries = encoded.clone();
                     let range = tokio::task::spawn_blocking(move || {
-                        let mut log = log.write().map_err(|_| LedgerError::Storage("log lock poisoned".into()))?;
+                        let mut log = log
+                            .write()
+                            .map_err(|_| LedgerError::Storage("log lock poisoned".into()))?;
                         log.append(&entries).map_err(LedgerError::from)
                     })
                     .await
@@ -310,7 +368,14 @@ impl Ledger {
                     for e in &encoded {
                         frontier.push(Hash::leaf(e), &mut hashes)?;
                     }
-                    store::append(&mut tx, size, &encoded, tree::stored_hash_count(size), &hashes).await?;
+                    store::append(
+                        &mut tx,
+                        size,
+                        &encoded,
+                        tree::stored_hash_count(size),
+                        &hashes,
+                    )
+                    .await?;
                     size
                 }
             }
@@ -335,8 +400,14 @@ impl Ledger {
         Ok(slots
             .into_iter()
             .map(|s| match s {
-                Slot::Known(i) => Appended { index: i, duplicate: true },
-                Slot::New(k, repeat) => Appended { index: first + k as u64, duplicate: repeat },
+                Slot::Known(i) => Appended {
+                    index: i,
+                    duplicate: true,
+                },
+                Slot::New(k, repeat) => Appended {
+                    index: first + k as u64,
+                    duplicate: repeat,
+                },
             })
             .collect())
     }
@@ -359,7 +430,10 @@ impl Ledger {
             let decoded: Vec<(u64, AccessRecord)> = entries
                 .into_iter()
                 .enumerate()
-                .filter_map(|(k, e)| e.and_then(|b| AccessRecord::decode(&b).ok()).map(|r| (at + k as u64, r)))
+                .filter_map(|(k, e)| {
+                    e.and_then(|b| AccessRecord::decode(&b).ok())
+                        .map(|r| (at + k as u64, r))
+                })
                 .collect();
             let rows: Vec<store::IndexRow> = decoded
                 .iter()
@@ -377,7 +451,11 @@ impl Ledger {
             let mut tx = self.0.db.begin().await?;
             store::index(&mut tx, &rows).await?;
             tx.commit().await?;
-            tracing::warn!(from = at, count = n, "re-indexed ledger records written before a crash");
+            tracing::warn!(
+                from = at,
+                count = n,
+                "re-indexed ledger records written before a crash"
+            );
             at += n;
         }
         Ok(())
@@ -391,7 +469,8 @@ impl Ledger {
                 Ok(false) => {}
                 Err(e) => tracing::error!(error = %e, "moving records into the ledger failed"),
             }
-            let _ = tokio::time::timeout(Duration::from_millis(500), self.0.outbox.notified()).await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(500), self.0.outbox.notified()).await;
         }
     }
 
@@ -418,7 +497,10 @@ impl Ledger {
     /// Current number of records in the log.
     pub async fn size(&self) -> Result<u64, LedgerError> {
         match &self.0.backend {
-            Backend::File(log) => Ok(log.read().map_err(|_| LedgerError::Storage("log lock poisoned".into()))?.size()),
+            Backend::File(log) => Ok(log
+                .read()
+                .map_err(|_| LedgerError::Storage("log lock poisoned".into()))?
+                .size()),
             Backend::Sql => {
                 let mut conn = self.0.db.pool().acquire().await?;
                 Ok(store::head(&mut conn).await?)
@@ -431,8 +513,11 @@ impl Ledger {
             Backend::File(log) => {
                 let log = Arc::clone(log);
                 tokio::task::spawn_blocking(move || {
-                    let log = log.read().map_err(|_| LedgerError::Storage("log lock poisoned".into()))?;
-                    mamori_ledger::HashReader::read_hashes(log.store(), &indexes).map_err(LedgerError::from)
+                    let log = log
+                        .read()
+                        .map_err(|_| LedgerError::Storage("log lock poisoned".into()))?;
+                    mamori_ledger::HashReader::read_hashes(log.store(), &indexes)
+                        .map_err(LedgerError::from)
                 })
                 .await
                 .map_err(io)?
@@ -445,12 +530,18 @@ impl Ledger {
     }
 
     /// Entries `start..start+count` (`None` where pruned).
-    pub async fn read_entries(&self, start: u64, count: u64) -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
+    pub async fn read_entries(
+        &self,
+        start: u64,
+        count: u64,
+    ) -> Result<Vec<Option<Vec<u8>>>, LedgerError> {
         match &self.0.backend {
             Backend::File(log) => {
                 let log = Arc::clone(log);
                 tokio::task::spawn_blocking(move || {
-                    let log = log.read().map_err(|_| LedgerError::Storage("log lock poisoned".into()))?;
+                    let log = log
+                        .read()
+                        .map_err(|_| LedgerError::Storage("log lock poisoned".into()))?;
                     log.read_entries(start, count).map_err(LedgerError::from)
                 })
                 .await
@@ -478,42 +569,65 @@ impl Ledger {
     pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
         let current = self.size().await?;
         if size > current || index >= size {
-            return Err(LedgerError::BeyondTree { index: index.max(size), size: current });
+            return Err(LedgerError::BeyondTree {
+                index: index.max(size),
+                size: current,
+            });
         }
         let idx = tree::inclusion_proof_indexes(index, size)?;
-        Ok(tree::inclusion_proof_from(index, size, &self.read_hashes(idx).await?)?)
+        Ok(tree::inclusion_proof_from(
+            index,
+            size,
+            &self.read_hashes(idx).await?,
+        )?)
     }
 
     pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, LedgerError> {
         let current = self.size().await?;
         if to > current {
-            return Err(LedgerError::BeyondTree { index: to, size: current });
+            return Err(LedgerError::BeyondTree {
+                index: to,
+                size: current,
+            });
         }
         if from > to {
-            return Err(LedgerError::Invalid(format!("from ({from}) is greater than to ({to})")));
+            return Err(LedgerError::Invalid(format!(
+                "from ({from}) is greater than to ({to})"
+            )));
         }
         let idx = tree::consistency_proof_indexes(from, to)?;
-        Ok(tree::consistency_proof_from(from, to, &self.read_hashes(idx).await?)?)
+        Ok(tree::consistency_proof_from(
+            from,
+            to,
+            &self.read_hashes(idx).await?,
+        )?)
     }
 
     /// A C2SP hash tile or entry bundle.
     pub async fn tile(&self, t: &Tile) -> Result<Vec<u8>, LedgerError> {
         let size = self.size().await?;
         if !t.is_within(size) {
-            return Err(LedgerError::BeyondTree { index: t.record_range().end, size });
+            return Err(LedgerError::BeyondTree {
+                index: t.record_range().end,
+                size,
+            });
         }
         match t.kind() {
             TileKind::Hashes { .. } => {
-                let idx = tile::tile_hash_indexes(t).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+                let idx =
+                    tile::tile_hash_indexes(t).map_err(|e| LedgerError::Invalid(e.to_string()))?;
                 let hashes = self.read_hashes(idx).await?;
-                tile::tile_data_from_hashes(t, &hashes).map_err(|e| LedgerError::Invalid(e.to_string()))
+                tile::tile_data_from_hashes(t, &hashes)
+                    .map_err(|e| LedgerError::Invalid(e.to_string()))
             }
             TileKind::Entries => {
                 let r = t.record_range();
                 let entries = self.read_entries(r.start, r.end - r.start).await?;
                 let mut all = Vec::with_capacity(entries.len());
                 for (k, e) in entries.into_iter().enumerate() {
-                    all.push(e.ok_or_else(|| LedgerError::Storage(format!("record {} is pruned", r.start + k as u64)))?);
+                    all.push(e.ok_or_else(|| {
+                        LedgerError::Storage(format!("record {} is pruned", r.start + k as u64))
+                    })?);
                 }
                 tile::entry_bundle(&all).map_err(|e| LedgerError::Invalid(e.to_string()))
             }
@@ -536,8 +650,14 @@ impl Ledger {
         }
         let root = self.root_at(size).await?;
         if let Some((s, body, _)) = &last {
-            let prev = Checkpoint::parse(body.split("\n\n").next().map(|b| format!("{b}\n")).as_deref().unwrap_or(""))
-                .map_err(|e| LedgerError::Inconsistent(format!("stored checkpoint unreadable: {e}")))?;
+            let prev = Checkpoint::parse(
+                body.split("\n\n")
+                    .next()
+                    .map(|b| format!("{b}\n"))
+                    .as_deref()
+                    .unwrap_or(""),
+            )
+            .map_err(|e| LedgerError::Inconsistent(format!("stored checkpoint unreadable: {e}")))?;
             if *s > size {
                 let msg = format!("the log has {size} records but a checkpoint for {s} was signed");
                 self.raise_alarm(msg.clone());
@@ -550,7 +670,9 @@ impl Ledger {
                 return Err(LedgerError::Inconsistent(msg));
             }
         }
-        let body = Checkpoint::new(&self.0.origin, size, root).sign(&[&self.0.signer]).map_err(io)?;
+        let body = Checkpoint::new(&self.0.origin, size, root)
+            .sign(&[&self.0.signer])
+            .map_err(io)?;
         let mut conn = self.0.db.pool().acquire().await?;
         store::put_checkpoint(&mut conn, size, &body, now).await?;
         Ok(body)
@@ -572,14 +694,30 @@ impl Ledger {
     pub async fn verify(&self) -> Result<Verified, LedgerError> {
         let trusted = {
             let mut conn = self.0.db.pool().acquire().await?;
-            store::last_checkpoint(&mut conn).await?.and_then(|(_, body, _)| {
-                Checkpoint::parse(body.split("\n\n").next().map(|b| format!("{b}\n")).as_deref().unwrap_or("")).ok()
-            })
+            store::last_checkpoint(&mut conn)
+                .await?
+                .and_then(|(_, body, _)| {
+                    Checkpoint::parse(
+                        body.split("\n\n")
+                            .next()
+                            .map(|b| format!("{b}\n"))
+                            .as_deref()
+                            .unwrap_or(""),
+                    )
+                    .ok()
+                })
         };
         let v = match &self.0.backend {
             Backend::File(log) => {
-                let snapshot = log.read().map_err(|_| LedgerError::Storage("log lock poisoned".into()))?.store().snapshot().map_err(io)?;
-                tokio::task::spawn_blocking(move || verify_file(&snapshot, trusted.as_ref())).await.map_err(io)?
+                let snapshot = log
+                    .read()
+                    .map_err(|_| LedgerError::Storage("log lock poisoned".into()))?
+                    .store()
+                    .snapshot()
+                    .map_err(io)?;
+                tokio::task::spawn_blocking(move || verify_file(&snapshot, trusted.as_ref()))
+                    .await
+                    .map_err(io)?
             }
             Backend::Sql => self.verify_sql(trusted.as_ref()).await?,
         };
@@ -610,32 +748,70 @@ impl Ledger {
             }
             for i in at..at + n {
                 if trusted.is_some_and(|c| c.size == i && c.root != v.root()) {
-                    return Ok(Verified::bad(size, format!("record {}: the log does not match the signed checkpoint of size {i}", i.saturating_sub(1)), Some(i.saturating_sub(1))));
+                    return Ok(Verified::bad(
+                        size,
+                        format!(
+                            "record {}: the log does not match the signed checkpoint of size {i}",
+                            i.saturating_sub(1)
+                        ),
+                        Some(i.saturating_sub(1)),
+                    ));
                 }
                 let (s0, s1) = (tree::stored_hash_count(i), tree::stored_hash_count(i + 1));
                 let mut stored = Vec::with_capacity((s1 - s0) as usize);
                 for k in s0..s1 {
-                    match hmap.get(&k).and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()) {
+                    match hmap
+                        .get(&k)
+                        .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                    {
                         Some(h) => stored.push(Hash(h)),
-                        None => return Ok(Verified::bad(size, format!("record {i}: stored hash {k} is missing"), Some(i))),
+                        None => {
+                            return Ok(Verified::bad(
+                                size,
+                                format!("record {i}: stored hash {k} is missing"),
+                                Some(i),
+                            ))
+                        }
                     }
                 }
                 let entry = match by_idx.get(&i) {
                     Some(e) => e.as_deref(),
-                    None => return Ok(Verified::bad(size, format!("record {i} is missing"), Some(i))),
+                    None => {
+                        return Ok(Verified::bad(
+                            size,
+                            format!("record {i} is missing"),
+                            Some(i),
+                        ))
+                    }
                 };
                 if let Err(p) = v.push(entry, &stored) {
-                    return Ok(Verified::bad(size, format!("record {}: {p:?}", p.index().unwrap_or(i)), Some(p.index().unwrap_or(i))));
+                    return Ok(Verified::bad(
+                        size,
+                        format!("record {}: {p:?}", p.index().unwrap_or(i)),
+                        Some(p.index().unwrap_or(i)),
+                    ));
                 }
             }
             at += n;
         }
         if let Some(c) = trusted {
             if c.size == size && c.root != v.root() || c.size > size {
-                return Ok(Verified::bad(size, format!("the log does not match the signed checkpoint of size {}", c.size), None));
+                return Ok(Verified::bad(
+                    size,
+                    format!(
+                        "the log does not match the signed checkpoint of size {}",
+                        c.size
+                    ),
+                    None,
+                ));
             }
         }
-        Ok(Verified { size, root: v.root(), problem: None, first_bad: None })
+        Ok(Verified {
+            size,
+            root: v.root(),
+            problem: None,
+            first_bad: None,
+        })
     }
 }
 
@@ -650,7 +826,12 @@ pub struct Verified {
 
 impl Verified {
     fn bad(size: u64, problem: String, first_bad: Option<u64>) -> Verified {
-        Verified { size, root: Hash([0; 32]), problem: Some(problem), first_bad }
+        Verified {
+            size,
+            root: Hash([0; 32]),
+            problem: Some(problem),
+            first_bad,
+        }
     }
 }
 
@@ -659,8 +840,18 @@ pub fn verify_file(store: &FileStore, trusted: Option<&Checkpoint>) -> Verified 
     let report = mamori_ledger::verify_store(store, trusted);
     let size = mamori_ledger::Store::size(store);
     match report.problem {
-        None => Verified { size, root: report_root(store, size), problem: None, first_bad: None },
-        Some(p) => Verified { size, root: Hash([0; 32]), first_bad: p.index(), problem: Some(format!("{p:?}")) },
+        None => Verified {
+            size,
+            root: report_root(store, size),
+            problem: None,
+            first_bad: None,
+        },
+        Some(p) => Verified {
+            size,
+            root: Hash([0; 32]),
+            first_bad: p.index(),
+            problem: Some(format!("{p:?}")),
+        },
     }
 }
 
@@ -672,7 +863,16 @@ fn report_root(store: &FileStore, size: u64) -> Hash {
 /// signed checkpoint in `checkpoint` (if any).
 pub fn verify_file_dir(dir: &Path, checkpoint: Option<&str>) -> Result<Verified, LedgerError> {
     let store = FileStore::open_read_only(dir.join("log")).map_err(io)?;
-    let trusted = checkpoint.and_then(|b| Checkpoint::parse(b.split("\n\n").next().map(|b| format!("{b}\n")).as_deref().unwrap_or("")).ok());
+    let trusted = checkpoint.and_then(|b| {
+        Checkpoint::parse(
+            b.split("\n\n")
+                .next()
+                .map(|b| format!("{b}\n"))
+                .as_deref()
+                .unwrap_or(""),
+        )
+        .ok()
+    });
     Ok(verify_file(&store, trusted.as_ref()))
 }
 
@@ -707,7 +907,8 @@ fn own_record(r: &crate::records::store::StoredRecord) -> AccessRecord {
         action: clip(&r.action, mamori_ledger::record::MAX_ACTION),
         asset: clip(&r.target, mamori_ledger::record::MAX_ASSET),
         result: AccessResult::parse(&r.result).unwrap_or(AccessResult::Success),
-        source_address: (!r.source_ip.is_empty()).then(|| clip(&r.source_ip, mamori_ledger::record::MAX_SOURCE_ADDRESS)),
+        source_address: (!r.source_ip.is_empty())
+            .then(|| clip(&r.source_ip, mamori_ledger::record::MAX_SOURCE_ADDRESS)),
         detail: (detail.len() <= mamori_ledger::record::MAX_DETAIL).then_some(detail),
         salt: mamori_ledger::record::new_salt(),
     }

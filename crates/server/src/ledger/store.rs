@@ -35,11 +35,20 @@ fn idx_i64(i: u64) -> i64 {
 }
 
 /// Original indexes of already-known event ids of one system.
-pub async fn known_events(conn: &mut Conn, system: &str, ids: &[&str]) -> Result<Vec<(String, u64)>, sqlx::Error> {
+pub async fn known_events(
+    conn: &mut Conn,
+    system: &str,
+    ids: &[&str],
+) -> Result<Vec<(String, u64)>, sqlx::Error> {
     let mut out = Vec::new();
     for chunk in ids.chunks(CHUNK) {
-        let list = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect::<Vec<_>>().join(", ");
-        let sql = format!("SELECT event_id, idx FROM ledger_events WHERE system = $1 AND event_id IN ({list})");
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT event_id, idx FROM ledger_events WHERE system = $1 AND event_id IN ({list})"
+        );
         let mut q = sqlx::query(&sql).bind(system);
         for id in chunk {
             q = q.bind(*id);
@@ -66,7 +75,10 @@ pub struct IndexRow<'a> {
 /// Writes event ids and search-index rows for appended records.
 pub async fn index(conn: &mut Conn, rows: &[IndexRow<'_>]) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(CHUNK) {
-        let sql = format!("INSERT INTO ledger_events (system, event_id, idx) VALUES {}", placeholders(chunk.len(), 3));
+        let sql = format!(
+            "INSERT INTO ledger_events (system, event_id, idx) VALUES {}",
+            placeholders(chunk.len(), 3)
+        );
         let mut q = sqlx::query(&sql);
         for r in chunk {
             q = q.bind(r.system).bind(r.event_id).bind(idx_i64(r.idx));
@@ -78,7 +90,14 @@ pub async fn index(conn: &mut Conn, rows: &[IndexRow<'_>]) -> Result<(), sqlx::E
         );
         let mut q = sqlx::query(&sql);
         for r in chunk {
-            q = q.bind(idx_i64(r.idx)).bind(r.time_us).bind(r.system).bind(r.actor).bind(r.action).bind(r.asset).bind(r.result);
+            q = q
+                .bind(idx_i64(r.idx))
+                .bind(r.time_us)
+                .bind(r.system)
+                .bind(r.actor)
+                .bind(r.action)
+                .bind(r.asset)
+                .bind(r.result);
         }
         q.execute(&mut *conn).await?;
     }
@@ -87,12 +106,16 @@ pub async fn index(conn: &mut Conn, rows: &[IndexRow<'_>]) -> Result<(), sqlx::E
 
 /// Records indexed so far (the next index the search index expects).
 pub async fn indexed_size(conn: &mut Conn) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_index").fetch_one(conn).await?;
+    let r = sqlx::query("SELECT COALESCE(MAX(idx) + 1, 0) FROM ledger_index")
+        .fetch_one(conn)
+        .await?;
     Ok(r.try_get::<i64, _>(0)?.max(0) as u64)
 }
 
 pub async fn head(conn: &mut Conn) -> Result<u64, sqlx::Error> {
-    let r = sqlx::query("SELECT size FROM ledger_head WHERE id = 1").fetch_one(conn).await?;
+    let r = sqlx::query("SELECT size FROM ledger_head WHERE id = 1")
+        .fetch_one(conn)
+        .await?;
     Ok(r.try_get::<i64, _>(0)?.max(0) as u64)
 }
 
@@ -101,25 +124,43 @@ pub async fn head(conn: &mut Conn) -> Result<u64, sqlx::Error> {
 /// never fork. (SQLite transactions here already hold the write lock.)
 pub async fn lock_writer(conn: &mut Conn, postgres: bool) -> Result<(), sqlx::Error> {
     if postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(72616) ").execute(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(72616) ")
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
 
-pub async fn append(conn: &mut Conn, first: u64, entries: &[Vec<u8>], first_hash: u64, hashes: &[Hash]) -> Result<(), sqlx::Error> {
+pub async fn append(
+    conn: &mut Conn,
+    first: u64,
+    entries: &[Vec<u8>],
+    first_hash: u64,
+    hashes: &[Hash],
+) -> Result<(), sqlx::Error> {
     for (n, chunk) in entries.chunks(CHUNK).enumerate() {
-        let sql = format!("INSERT INTO ledger_entries (idx, data) VALUES {}", placeholders(chunk.len(), 2));
+        let sql = format!(
+            "INSERT INTO ledger_entries (idx, data) VALUES {}",
+            placeholders(chunk.len(), 2)
+        );
         let mut q = sqlx::query(&sql);
         for (i, e) in chunk.iter().enumerate() {
-            q = q.bind(idx_i64(first + (n * CHUNK + i) as u64)).bind(e.clone());
+            q = q
+                .bind(idx_i64(first + (n * CHUNK + i) as u64))
+                .bind(e.clone());
         }
         q.execute(&mut *conn).await?;
     }
     for (n, chunk) in hashes.chunks(CHUNK).enumerate() {
-        let sql = format!("INSERT INTO ledger_hashes (idx, hash) VALUES {}", placeholders(chunk.len(), 2));
+        let sql = format!(
+            "INSERT INTO ledger_hashes (idx, hash) VALUES {}",
+            placeholders(chunk.len(), 2)
+        );
         let mut q = sqlx::query(&sql);
         for (i, h) in chunk.iter().enumerate() {
-            q = q.bind(idx_i64(first_hash + (n * CHUNK + i) as u64)).bind(h.0.to_vec());
+            q = q
+                .bind(idx_i64(first_hash + (n * CHUNK + i) as u64))
+                .bind(h.0.to_vec());
         }
         q.execute(&mut *conn).await?;
     }
@@ -142,7 +183,10 @@ pub enum ReadError {
 pub async fn read_hashes(conn: &mut Conn, indexes: &[u64]) -> Result<Vec<Hash>, ReadError> {
     let mut found = std::collections::HashMap::with_capacity(indexes.len());
     for chunk in indexes.chunks(CHUNK) {
-        let list = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect::<Vec<_>>().join(", ");
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!("SELECT idx, hash FROM ledger_hashes WHERE idx IN ({list})");
         let mut q = sqlx::query(&sql);
         for i in chunk {
@@ -155,35 +199,64 @@ pub async fn read_hashes(conn: &mut Conn, indexes: &[u64]) -> Result<Vec<Hash>, 
             found.insert(i, Hash(h));
         }
     }
-    indexes.iter().map(|i| found.get(i).copied().ok_or(ReadError::BadHash(*i))).collect()
+    indexes
+        .iter()
+        .map(|i| found.get(i).copied().ok_or(ReadError::BadHash(*i)))
+        .collect()
 }
 
 /// Stored hashes `start..start + count` in order (for verification).
-pub async fn hash_range(conn: &mut Conn, start: u64, count: u64) -> Result<Vec<(u64, Vec<u8>)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT idx, hash FROM ledger_hashes WHERE idx >= $1 AND idx < $2 ORDER BY idx")
-        .bind(idx_i64(start))
-        .bind(idx_i64(start + count))
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?))).collect()
+pub async fn hash_range(
+    conn: &mut Conn,
+    start: u64,
+    count: u64,
+) -> Result<Vec<(u64, Vec<u8>)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT idx, hash FROM ledger_hashes WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+    )
+    .bind(idx_i64(start))
+    .bind(idx_i64(start + count))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?)))
+        .collect()
 }
 
 /// Entries `start..start + count`; `None` for a pruned (or missing) entry.
-pub async fn read_entries(conn: &mut Conn, start: u64, count: u64) -> Result<Vec<(u64, Option<Vec<u8>>)>, sqlx::Error> {
-    let rows = sqlx::query("SELECT idx, data FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
-        .bind(idx_i64(start))
-        .bind(idx_i64(start + count))
-        .fetch_all(conn)
-        .await?;
-    rows.iter().map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?))).collect()
+pub async fn read_entries(
+    conn: &mut Conn,
+    start: u64,
+    count: u64,
+) -> Result<Vec<(u64, Option<Vec<u8>>)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT idx, data FROM ledger_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+    )
+    .bind(idx_i64(start))
+    .bind(idx_i64(start + count))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?)))
+        .collect()
 }
 
 pub async fn last_checkpoint(conn: &mut Conn) -> Result<Option<(u64, String, i64)>, sqlx::Error> {
-    let r = sqlx::query("SELECT size, body, signed_at FROM ledger_checkpoints ORDER BY size DESC LIMIT 1").fetch_optional(conn).await?;
-    r.map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?, r.try_get(2)?))).transpose()
+    let r = sqlx::query(
+        "SELECT size, body, signed_at FROM ledger_checkpoints ORDER BY size DESC LIMIT 1",
+    )
+    .fetch_optional(conn)
+    .await?;
+    r.map(|r| Ok((r.try_get::<i64, _>(0)? as u64, r.try_get(1)?, r.try_get(2)?)))
+        .transpose()
 }
 
-pub async fn put_checkpoint(conn: &mut Conn, size: u64, body: &str, now: i64) -> Result<(), sqlx::Error> {
+pub async fn put_checkpoint(
+    conn: &mut Conn,
+    size: u64,
+    body: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO ledger_checkpoints (size, body, signed_at) VALUES ($1, $2, $3) ON CONFLICT (size) DO NOTHING")
         .bind(idx_i64(size))
         .bind(body)
@@ -194,14 +267,19 @@ pub async fn put_checkpoint(conn: &mut Conn, size: u64, body: &str, now: i64) ->
 }
 
 pub async fn outbox_position(conn: &mut Conn) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT last_record_id FROM ledger_outbox WHERE id = 1").fetch_one(conn).await?.try_get(0)
+    sqlx::query("SELECT last_record_id FROM ledger_outbox WHERE id = 1")
+        .fetch_one(conn)
+        .await?
+        .try_get(0)
 }
 
 pub async fn set_outbox_position(conn: &mut Conn, last: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE ledger_outbox SET last_record_id = $1 WHERE id = 1 AND last_record_id < $1")
-        .bind(last)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE ledger_outbox SET last_record_id = $1 WHERE id = 1 AND last_record_id < $1",
+    )
+    .bind(last)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -262,7 +262,9 @@ pub async fn assign_role(
         }
         // K32.2: an external auditor's access is time-limited.
         if role == Role::ExternalAuditor && to.is_none() {
-            errors.push(FieldError::new("valid_to", "org.auditor_needs_end", &[]).with_clause("K32.2"));
+            errors.push(
+                FieldError::new("valid_to", "org.auditor_needs_end", &[]).with_clause("K32.2"),
+            );
         }
         if let Some(s) = input.system_id {
             if role != Role::Operator {

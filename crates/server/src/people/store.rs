@@ -53,7 +53,9 @@ pub async fn get_person(conn: &mut Conn, id: PersonId) -> Result<Option<Person>,
         .bind(id.0)
         .fetch_optional(conn)
         .await?;
-    row.as_ref().map(|r| person_from_row(r, time::OffsetDateTime::now_utc().unix_timestamp())).transpose()
+    row.as_ref()
+        .map(|r| person_from_row(r, time::OffsetDateTime::now_utc().unix_timestamp()))
+        .transpose()
 }
 
 pub async fn person_by_number(
@@ -64,7 +66,9 @@ pub async fn person_by_number(
         .bind(number)
         .fetch_optional(conn)
         .await?;
-    row.as_ref().map(|r| person_from_row(r, time::OffsetDateTime::now_utc().unix_timestamp())).transpose()
+    row.as_ref()
+        .map(|r| person_from_row(r, time::OffsetDateTime::now_utc().unix_timestamp()))
+        .transpose()
 }
 
 /// People in the given units (all when `units` is `None`), filtered by a
@@ -78,7 +82,10 @@ pub async fn list_people(
 ) -> Result<Vec<Person>, sqlx::Error> {
     // NUL and other control characters cannot be in stored names, and
     // PostgreSQL refuses NUL in text: drop them from the search.
-    let clean: String = query.chars().filter(|c| !c.is_control() && *c != '%' && *c != '_').collect();
+    let clean: String = query
+        .chars()
+        .filter(|c| !c.is_control() && *c != '%' && *c != '_')
+        .collect();
     let pattern = format!("%{clean}%");
     let unit_list = units.map(|u| {
         u.iter()

@@ -48,7 +48,11 @@ pub struct Filter {
 
 fn clean(s: &Option<String>) -> String {
     // PostgreSQL refuses NUL in text; no stored value holds control characters.
-    s.as_deref().unwrap_or("").chars().filter(|c| !c.is_control()).collect()
+    s.as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect()
 }
 
 pub async fn list(conn: &mut Conn, f: &Filter) -> Result<Vec<StoredRecord>, sqlx::Error> {
@@ -58,12 +62,12 @@ pub async fn list(conn: &mut Conn, f: &Filter) -> Result<Vec<StoredRecord>, sqlx
            AND ($3 = '' OR action LIKE $3) AND ($4 = 0 OR id < $4)
          ORDER BY id DESC LIMIT $5",
     )
-    .bind(f.actor.clone().unwrap_or_default())
-    .bind(f.target.clone().unwrap_or_default())
+    .bind(clean(&f.actor))
+    .bind(clean(&f.target))
     .bind(
         f.action_prefix
             .as_ref()
-            .map(|p| format!("{}%", p.replace('%', "")))
+            .map(|_| format!("{}%", clean(&f.action_prefix).replace('%', "")))
             .unwrap_or_default(),
     )
     .bind(f.before.unwrap_or(0))
@@ -74,7 +78,11 @@ pub async fn list(conn: &mut Conn, f: &Filter) -> Result<Vec<StoredRecord>, sqlx
 }
 
 /// Records with an index above `after`, oldest first (the ledger's outbox).
-pub async fn after(conn: &mut Conn, after: i64, limit: i64) -> Result<Vec<StoredRecord>, sqlx::Error> {
+pub async fn after(
+    conn: &mut Conn,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredRecord>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, time_us, actor, action, target, result, clause, source_ip, detail FROM records
          WHERE id > $1 ORDER BY id LIMIT $2",

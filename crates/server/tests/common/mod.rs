@@ -259,7 +259,12 @@ impl Client {
     }
 
     /// A request with an extra cookie (e.g. the language switch).
-    pub async fn request_with_cookie(&mut self, method: Method, path: &str, cookie: &str) -> Response {
+    pub async fn request_with_cookie(
+        &mut self,
+        method: Method,
+        path: &str,
+        cookie: &str,
+    ) -> Response {
         let mut req = Request::builder().method(method).uri(path);
         let mut cookies = vec![cookie.to_string()];
         if let Some(c) = &self.cookie {
@@ -268,11 +273,26 @@ impl Client {
         req = req.header(header::COOKIE, cookies.join("; "));
         let mut req = req.body(Body::empty()).expect("request");
         req.extensions_mut().insert(ConnectInfo(self.ip));
-        let res = self.router.clone().oneshot(req).await.expect("router never fails");
+        let res = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router never fails");
         let status = res.status();
         let headers = res.headers().clone();
-        let body = res.into_body().collect().await.expect("body").to_bytes().to_vec();
-        Response { status, headers, body }
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&mut self, path: &str) -> Response {
