@@ -5,6 +5,8 @@
 //!
 //! Usage: mamori-bench SPINE_BINARY [ROUNDS]
 
+mod ingest;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -192,4 +194,51 @@ async fn main() {
     if ok != 100 {
         std::process::exit(1);
     }
+
+    // The ledger over HTTP (issue 3).
+    let dir = std::env::temp_dir().join(format!("mamori-bench-ledger-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port();
+    let child = start(&bin, &dir, port, true);
+    wait_ready(port, Duration::from_secs(60))
+        .await
+        .expect("ready");
+    let out = Command::new(&bin)
+        .arg("--data")
+        .arg(&dir)
+        .args([
+            "token",
+            "create",
+            "--system",
+            "library",
+            "--scope",
+            "ledger:write",
+        ])
+        .output()
+        .expect("token");
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let batches: usize = std::env::var("MAMORI_BENCH_BATCHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let http_rate = ingest::batched(port, &token, 2, batches, 1000).await;
+    let (single_rate, p50, p99) = ingest::single(port, &token, 64, 100).await;
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+    let pg = std::env::var("MAMORI_BENCH_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let peer = ingest::postgres_peer(&pg, 2, batches, 1000).await;
+    println!("| ledger ingest over HTTP, SQLite + file log, batches of 1,000 (~300 B), 2 clients, durable | {http_rate:.0} records/s | ≥ 50,000/s |");
+    match peer {
+        Ok(p) => println!(
+            "| peer: same batches into a plain indexed PostgreSQL table, 2 clients | {p:.0} records/s (Mamori/peer = {:.2}) | ratio ≥ 1 |",
+            http_rate / p
+        ),
+        Err(e) => println!("| peer: plain PostgreSQL table | not measured: {e} | ratio ≥ 1 |"),
+    }
+    println!(
+        "| ledger ingest, 64 clients × single-record requests | {single_rate:.0} records/s, p50 {:.1} ms, p99 {:.1} ms to durable | ≥ 10,000/s, p99 ≤ 50 ms |",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
 }

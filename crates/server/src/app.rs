@@ -247,6 +247,11 @@ pub async fn serve(state: AppState, on_ready: impl FnOnce(SocketAddr)) -> Result
         .local_addr()
         .map_err(|e| StartError::Other(e.to_string()))?;
     let background = spawn_background(state.clone());
+    let watcher = tokio::spawn(state.ledger().clone().watch(
+        Duration::from_secs(state.config().ledger.checkpoint_secs.max(1)),
+        Duration::from_secs(state.config().ledger.verify_secs.max(10)),
+        state.clock().clone(),
+    ));
     let app = router(state.clone());
     on_ready(addr);
     tracing::info!(%addr, "mamori is listening");
@@ -258,6 +263,7 @@ pub async fn serve(state: AppState, on_ready: impl FnOnce(SocketAddr)) -> Result
     .await
     .map_err(|e| StartError::Other(e.to_string()))?;
     background.abort();
+    watcher.abort();
     state.db().close().await;
     tracing::info!("mamori stopped");
     Ok(())

@@ -39,6 +39,10 @@ pub struct LedgerConfig {
     pub origin: String,
     /// `auto` (files with SQLite, the database with PostgreSQL), `file` or `sql`.
     pub store: crate::ledger::StoreKind,
+    /// Sign a checkpoint this often (seconds) when the log has grown.
+    pub checkpoint_secs: u64,
+    /// Verify the whole log this often (seconds).
+    pub verify_secs: u64,
 }
 
 impl Default for LedgerConfig {
@@ -46,6 +50,8 @@ impl Default for LedgerConfig {
         LedgerConfig {
             origin: "mamori.city.edogawa.tokyo.jp/ledger".into(),
             store: crate::ledger::StoreKind::Auto,
+            checkpoint_secs: 10,
+            verify_secs: 600,
         }
     }
 }

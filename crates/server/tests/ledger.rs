@@ -362,4 +362,8 @@ both_engines!(k16_2_2_tampering_is_found, |app: TestApp| async move {
     let v = app.state.ledger().verify().await.unwrap();
     assert_eq!(v.first_bad, Some(victim), "{v:?}");
     assert!(app.state.ledger().alarm().is_some());
+    // The セキュリティ総括管理者 sees it on every page.
+    let chief = common::login_with_role(&app, "セキュリティ総括管理者");
+    let mut c = app.logged_in(&chief).await;
+    assert!(c.get("/me").await.text().contains("ledger-alarm"));
 });

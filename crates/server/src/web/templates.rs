@@ -91,6 +91,8 @@ pub struct Chrome {
     /// Navigation entries the actor may use.
     pub nav: Vec<(&'static str, &'static str)>,
     pub must_change: bool,
+    /// An integrity alarm of the ledger, for those who must act on it.
+    pub alarm: Option<String>,
 }
 
 impl Chrome {
@@ -120,12 +122,20 @@ impl Chrome {
                 }
             }
         }
+        // K16.2.2: a record altered behind Mamori's back is shown to the
+        // セキュリティ総括管理者 (and those who audit the ledger) on every page.
+        let alarm = if actor.scope(A::AuditLedger).is_some() {
+            crate::ledger::current_alarm()
+        } else {
+            None
+        };
         Chrome {
             lang: i18n::current().code(),
             csrf: actor.session.csrf.clone(),
             login: Some(actor.login.clone()),
             nav,
             must_change: actor.must_change,
+            alarm,
         }
     }
 }

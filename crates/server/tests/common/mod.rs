@@ -383,3 +383,100 @@ pub async fn records_with(app: &TestApp, action: &str) -> i64 {
         .unwrap();
     row.0
 }
+
+impl Client {
+    /// A request with extra headers. An extra `cookie` header (e.g.
+    /// `mamori_lang=en`) is sent along with the session cookie, and a new
+    /// session cookie is kept, as `request` does.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Response {
+        let mut req = Request::builder().method(method).uri(path);
+        let mut cookies = Vec::new();
+        for (name, value) in headers {
+            if name.eq_ignore_ascii_case("cookie") {
+                cookies.push(value.to_string());
+            } else {
+                req = req.header(*name, *value);
+            }
+        }
+        if let Some(c) = &self.cookie {
+            cookies.push(format!("mamori_session={c}"));
+        }
+        if !cookies.is_empty() {
+            req = req.header(header::COOKIE, cookies.join("; "));
+        }
+        let mut req = req.body(Body::from(body)).expect("request");
+        req.extensions_mut().insert(ConnectInfo(self.ip));
+        let res = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router never fails");
+        for v in res.headers().get_all(header::SET_COOKIE) {
+            let v = v.to_str().unwrap_or("");
+            if let Some(rest) = v.strip_prefix("mamori_session=") {
+                let val = rest.split(';').next().unwrap_or("");
+                self.cookie = if val.is_empty() {
+                    None
+                } else {
+                    Some(val.to_string())
+                };
+            }
+        }
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Posts a form with the session's CSRF token and an extra cookie
+    /// (e.g. `mamori_lang=en`).
+    pub async fn post_form_with_cookie(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        cookie: &str,
+    ) -> Response {
+        let csrf = self.csrf().await;
+        let mut pairs: Vec<(&str, &str)> = fields.to_vec();
+        pairs.push(("csrf", &csrf));
+        let body = serde_urlencoded::to_string(&pairs).unwrap();
+        self.send(
+            Method::POST,
+            path,
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("cookie", cookie),
+            ],
+            body.into_bytes(),
+        )
+        .await
+    }
+}
+
+/// The single integer a query returns, e.g. `SELECT COUNT(*) FROM persons`
+/// (to check what a request wrote, or did not write).
+pub async fn scalar(app: &TestApp, sql: &str) -> i64 {
+    let mut conn = app.state.db().pool().acquire().await.unwrap();
+    let row: (i64,) = sqlx::query_as(sql)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    row.0
+}
