@@ -39,10 +39,20 @@ pub enum Action {
     /// Read the ledger's checkpoints, keys, hash tiles and proofs (K16.2.2,
     /// K32: auditors verify that no record was altered).
     AuditLedger,
+    /// Counts, histograms and canned analyses of access records, without
+    /// opening individual staff records (K16.2.3 periodic monitoring).
+    AnalyzeLedger,
+    /// Search and open individual access records of staff: only 指名閲覧者
+    /// named by the security manager, within that manager's scope (K30.2–3).
+    ViewStaffRecords,
+    /// Read the viewing reports of one's designated viewers (K30.3).
+    ReadViewingReports,
+    /// Freeze records with their proofs as evidence of an incident (K27.1.3, K25.3).
+    FreezeEvidence,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 18] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -57,6 +67,10 @@ impl Action {
         Action::ViewRecords,
         Action::ViewSystems,
         Action::AuditLedger,
+        Action::AnalyzeLedger,
+        Action::ViewStaffRecords,
+        Action::ReadViewingReports,
+        Action::FreezeEvidence,
     ];
 
     pub fn code(self) -> &'static str {
@@ -75,6 +89,10 @@ impl Action {
             Action::ViewRecords => "view_records",
             Action::ViewSystems => "view_systems",
             Action::AuditLedger => "audit_ledger",
+            Action::AnalyzeLedger => "analyze_ledger",
+            Action::ViewStaffRecords => "view_staff_records",
+            Action::ReadViewingReports => "read_viewing_reports",
+            Action::FreezeEvidence => "freeze_evidence",
         }
     }
 }
@@ -140,6 +158,20 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     (R::Cio, A::AuditLedger, Ward),
     (R::ExternalAuditor, A::AuditLedger, Ward),
     (R::DesignatedViewer, A::AuditLedger, Ward),
+    // K16.2.3: managers monitor and analyse the records of their systems;
+    // aggregates open no individual record.
+    (R::SecurityManager, A::AnalyzeLedger, Unit),
+    (R::SecurityChiefManager, A::AnalyzeLedger, Ward),
+    (R::SecurityDirector, A::AnalyzeLedger, Ward),
+    (R::ExternalAuditor, A::AnalyzeLedger, Ward),
+    // K30.2–3: only designated viewers open staff records, in their
+    // manager's scope, and report on it to that manager.
+    (R::DesignatedViewer, A::ViewStaffRecords, Unit),
+    (R::SecurityManager, A::ReadViewingReports, Unit),
+    (R::SecurityChiefManager, A::ReadViewingReports, Ward),
+    // K27.1.3: evidence is preserved by those who handle incidents ward-wide.
+    (R::SecurityChiefManager, A::FreezeEvidence, Ward),
+    (R::SecurityDirector, A::FreezeEvidence, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.
@@ -180,6 +212,7 @@ mod tests {
                     | A::ViewSystems
                     | A::UseOwnAccount
                     | A::AuditLedger
+                    | A::AnalyzeLedger
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");

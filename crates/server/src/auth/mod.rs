@@ -188,6 +188,10 @@ permissions!(
     ViewRecords,
     ViewSystems,
     AuditLedger,
+    AnalyzeLedger,
+    ViewStaffRecords,
+    ReadViewingReports,
+    FreezeEvidence,
 );
 
 #[cfg(test)]
