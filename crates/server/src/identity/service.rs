@@ -563,6 +563,9 @@ pub async fn force_change_many(
     let mut tx = state.db().begin().await?;
     let units = match unit {
         Some(u) => {
+            if org::store::get_unit(&mut tx, u).await?.is_none() {
+                return Err(AppError::invalid("org_unit_id", "org.no_such_unit", &[]));
+            }
             org::service::require_in_scope(&mut tx, scope, Some(u)).await?;
             Some(org::store::descendants(&mut tx, u).await?)
         }
