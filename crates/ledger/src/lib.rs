@@ -14,9 +14,12 @@
 //!   the durable file store.
 //! - [`log`]: the log itself: append, roots, proofs, checkpoint signing,
 //!   full verification.
+//! - [`bundle`]: evidence bundles (K27.1.3): frozen records with their
+//!   inclusion proofs and a signed checkpoint, checked offline.
 //!
 //! Nothing here knows HTTP or SQL.
 
+pub mod bundle;
 pub mod checkpoint;
 #[cfg(unix)]
 pub mod file_store;

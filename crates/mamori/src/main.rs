@@ -85,6 +85,18 @@ enum LedgerCommand {
     /// Recompute the whole tree from the stored records; exit 0 when intact,
     /// 1 with the first record that does not match.
     Verify,
+    /// Check an evidence bundle offline (no database, no server): the
+    /// checkpoint's signature and every record's inclusion proof. Exit 0
+    /// when it verifies, 1 naming the first bad record, 2 when the file is
+    /// not a bundle.
+    VerifyBundle {
+        file: PathBuf,
+        /// A verifier key you trust (`<name>+<hex id>+<base64>`, from
+        /// `GET /api/v1/ledger/key`); without it the key in the file is used,
+        /// which shows the file is intact but not who signed it.
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +147,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
+    // Offline: reads the file only, before any settings or database.
+    if let Command::Ledger {
+        what: LedgerCommand::VerifyBundle { file, key },
+    } = &cli.command
+    {
+        return Ok(verify_bundle(file, key.as_deref()));
+    }
     let mut cfg = config(&cli)?;
     match cli.command {
         Command::Serve {
@@ -259,6 +278,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Ledger {
+            what: LedgerCommand::VerifyBundle { .. },
+        } => Ok(ExitCode::from(2)), // answered above, without settings
+        Command::Ledger {
             what: LedgerCommand::Verify,
         } => {
             let state = AppState::open_cli(cfg).await.map_err(|e| e.to_string())?;
@@ -302,6 +324,32 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("{otp}");
             eprintln!("One-time password for {login}: it must be changed at first login.");
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `mamori ledger verify-bundle`: 0 verified, 1 does not verify, 2 unreadable.
+fn verify_bundle(file: &std::path::Path, key: Option<&str>) -> ExitCode {
+    use mamori_server::ledger::bundle::verify_bundle;
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("mamori: {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    match verify_bundle(&bytes, key) {
+        Ok(summary) => {
+            println!("{}: {summary}", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.is_malformed() => {
+            eprintln!("mamori: {}: {e}", file.display());
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            println!("{}: DOES NOT VERIFY: {e}", file.display());
+            ExitCode::from(1)
         }
     }
 }

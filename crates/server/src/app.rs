@@ -198,6 +198,9 @@ fn all_routes() -> Routes {
     let r = crate::people::api::routes(r);
     let r = crate::people::pages::routes(r);
     let r = crate::ledger::api::routes(r);
+    let r = crate::ledger::search_api::routes(r);
+    let r = crate::ledger::search_pages::routes(r);
+    let r = crate::ledger::bundle::routes(r);
     crate::records::routes::routes(r)
 }
 

@@ -37,6 +37,15 @@ pub const DEFS: &[SettingDef] = &[
         max: 24,
         clause: "K11.1.5",
     },
+    // K30.2: designated viewers are kept to the minimum; a unit above this
+    // shows a warning on the search and viewing-report pages.
+    SettingDef {
+        key: "ledger.max_viewers_per_unit",
+        default: 2,
+        min: 1,
+        max: 20,
+        clause: "K30.2",
+    },
 ];
 
 pub fn def(key: &str) -> Option<&'static SettingDef> {

@@ -192,6 +192,41 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         Body::None,
         "nnnnynyyyy",
     ),
+    // Ledger search, analysis and viewing (K16.2.3, K30).
+    // Searching and opening staff records: only the designated viewer (a
+    // record outside their units is "not found", not refused). Analysis:
+    // managers in their units, the 総括管理者, the 統括者 and auditors.
+    // Reports: filed by viewers, read by managers and the 総括管理者.
+    ("GET", "/api/v1/ledger/search", Body::None, "nnnnynnnnn"),
+    (
+        "GET",
+        "/api/v1/ledger/search/{index}",
+        Body::None,
+        "nnnnynnnnn",
+    ),
+    ("GET", "/api/v1/ledger/analysis", Body::None, "nnnnnyyyny"),
+    (
+        "GET",
+        "/api/v1/ledger/viewing-reports",
+        Body::None,
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/api/v1/ledger/viewing-reports",
+        Body::Json("{}"),
+        "nnnnynnnnn",
+    ),
+    ("GET", "/ledger/search", Body::None, "nnnnynnnnn"),
+    ("GET", "/ledger/search/{index}", Body::None, "nnnnynnnnn"),
+    (
+        "POST",
+        "/ledger/viewing-reports",
+        Body::Form(&[("summary", "")]),
+        "nnnnynnnnn",
+    ),
+    ("GET", "/ledger/viewing-reports", Body::None, "nnnnnyynnn"),
+    ("GET", "/ledger/analysis", Body::None, "nnnnnyyyny"),
     // Pages.
     ("GET", "/org", Body::None, "nyyyyyyyyy"),
     ("POST", "/org/units", Body::Form(&[]), "nnnnnnynnn"),
@@ -242,6 +277,27 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         "/settings",
         Body::Form(&[("key", "none"), ("value", "0")]),
         "nnnnnnynnn",
+    ),
+    // Evidence freeze (K27.1.3).
+    (
+        "POST",
+        "/api/v1/ledger/evidence",
+        Body::Json("{}"),
+        "nnnnnnyynn",
+    ),
+    ("GET", "/api/v1/ledger/evidence", Body::None, "nnnnnnyynn"),
+    (
+        "GET",
+        "/api/v1/ledger/evidence/{id}",
+        Body::None,
+        "nnnnnnyynn",
+    ),
+    ("GET", "/ledger/evidence", Body::None, "nnnnnnyynn"),
+    (
+        "POST",
+        "/ledger/evidence",
+        Body::Form(&[("reason", "")]),
+        "nnnnnnyynn",
     ),
 ];
 

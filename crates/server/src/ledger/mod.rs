@@ -29,6 +29,10 @@
 //! the event ids make the replay idempotent.
 
 pub mod api;
+pub mod bundle;
+pub mod search;
+pub mod search_api;
+pub mod search_pages;
 pub mod store;
 
 use crate::db::{Db, Engine};

@@ -77,12 +77,16 @@ fn flatten(prefix: &str, table: &toml::Table, out: &mut HashMap<String, String>)
 const JA_SOURCES: &[&str] = &[
     include_str!("../../i18n/ja.toml"),
     include_str!("../../i18n/ja-pages.toml"),
+    include_str!("../../i18n/ja-ledger.toml"),
+    include_str!("../../i18n/ja-evidence.toml"),
     mamori_policy::password::MESSAGES_JA,
     mamori_personnel_csv::MESSAGES_JA,
 ];
 const EN_SOURCES: &[&str] = &[
     include_str!("../../i18n/en.toml"),
     include_str!("../../i18n/en-pages.toml"),
+    include_str!("../../i18n/en-ledger.toml"),
+    include_str!("../../i18n/en-evidence.toml"),
     mamori_policy::password::MESSAGES_EN,
     mamori_personnel_csv::MESSAGES_EN,
 ];

@@ -34,6 +34,11 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "records.html",
     "settings.html",
     "otp.html",
+    "ledger_search.html",
+    "ledger_record.html",
+    "ledger_analysis.html",
+    "ledger_viewing_reports.html",
+    "ledger_evidence.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -114,6 +119,14 @@ impl Chrome {
             (A::ImportPersonnel, "/people/import", "nav.import"),
             (A::ViewRecords, "/records", "nav.records"),
             (A::ManageSettings, "/settings", "nav.settings"),
+            (A::ViewStaffRecords, "/ledger/search", "nav.ledger_search"),
+            (A::AnalyzeLedger, "/ledger/analysis", "nav.ledger_analysis"),
+            (
+                A::ReadViewingReports,
+                "/ledger/viewing-reports",
+                "nav.viewing_reports",
+            ),
+            (A::FreezeEvidence, "/ledger/evidence", "nav.evidence"),
         ];
         if !actor.must_change {
             for (action, href, key) in entries {
