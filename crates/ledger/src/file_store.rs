@@ -27,11 +27,46 @@
 //! One `FileStore` should open a directory at a time (opening truncates
 //! what is not yet committed, which would cut a concurrent writer's batch);
 //! readers beside the writer use [`FileStore::snapshot`].
+//!
+//! # Pruning (retention, K16.2.1)
+//!
+//! After its retention period a record's *content* may be removed while its
+//! leaf hash stays in `hashes.bin`, so the tree, every checkpoint and every
+//! inclusion or consistency proof stay valid ([`FileStore::prune`]). Two
+//! more files:
+//!
+//! - `pruned.bin`: a bitmap, bit `i % 8` of byte `i / 8` set when record `i`
+//!   is pruned (created at the first prune). A pruned record reads as
+//!   `None`; full verification then uses its stored leaf hash.
+//! - `prune.pending`: the journal of the prune in progress, `magic ‖ count ‖
+//!   indexes (u64 LE each) ‖ SHA-256 of the preceding bytes`; empty when
+//!   no prune is in progress.
+//!
+//! Crash-safe order of one prune: (1) write the journal and `fdatasync` it;
+//! (2) set the records' bits in the bitmap and `fdatasync` it; (3)
+//! overwrite the records' bytes in `entries.bin` with zeros and
+//! `fdatasync` it; (4) empty the journal. Marking before zeroing means that
+//! at every instant a record is either unmarked with its original bytes
+//! (verifies by its content) or marked (verifies by its stored hash): a
+//! crash never leaves a zeroed but unmarked record, which would fail
+//! verification. A crash after (1) leaves the journal: [`FileStore::open`]
+//! finishes that prune (steps 2 to 4 are idempotent); a torn journal (bad
+//! checksum) means the crash came before (2), and it is discarded. Readers
+//! read a span's bytes *before* its bits, so a reader beside a prune sees a
+//! zeroed record only together with its mark.
+//!
+//! Tampering stays evident: clearing a mark of a zeroed record makes the
+//! zeros the record's content, which does not hash to its leaf (a
+//! `LeafMismatch` at that record). What a bitmap cannot tell is a record
+//! pruned by someone with write access to the files; the server lists every
+//! index it prunes in a `ledger.prune` record, against which the bitmap
+//! can be checked.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
@@ -44,7 +79,12 @@ const ENTRIES: &str = "entries.bin";
 const OFFSETS: &str = "offsets.bin";
 const HASHES: &str = "hashes.bin";
 const COMMIT: &str = "commit.bin";
+const PRUNED: &str = "pruned.bin";
+const PENDING: &str = "prune.pending";
 const MAGIC: [u8; 8] = *b"MAMORI\x00\x01";
+const PENDING_MAGIC: [u8; 8] = *b"MAMORIP\x01";
+/// Zeros are written in pieces of at most this many bytes.
+const ZERO_CHUNK: u64 = 1 << 20;
 const SLOT: usize = 64;
 /// Hashes this close together are fetched in one read: a proof's
 /// lower-level siblings sit next to each other in the stored order.
@@ -99,6 +139,11 @@ pub struct FileStore {
     damage: Option<String>,
     poisoned: bool,
     read_only: bool,
+    /// `pruned.bin`, once it exists (read-only handles open it lazily: a
+    /// writer beside them may create it later).
+    pruned: OnceLock<File>,
+    /// Serialises prunes ([`FileStore::prune`] takes `&self`).
+    prune_lock: Mutex<()>,
 }
 
 fn open_rw(path: &Path) -> io::Result<File> {
@@ -181,8 +226,24 @@ impl FileStore {
             damage: None,
             poisoned: false,
             read_only: false,
+            pruned: OnceLock::new(),
+            prune_lock: Mutex::new(()),
         };
         store.recover(true)?;
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(store.dir.join(PRUNED))
+        {
+            Ok(f) => {
+                let _ = store.pruned.set(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        if store.damage.is_none() {
+            store.finish_pending_prune()?;
+        }
         Ok(store)
     }
 
@@ -215,6 +276,8 @@ impl FileStore {
             damage: None,
             poisoned: false,
             read_only: true,
+            pruned: OnceLock::new(),
+            prune_lock: Mutex::new(()),
         };
         store.recover(false)?;
         Ok(store)
@@ -259,9 +322,15 @@ impl FileStore {
 
     /// A read-only handle on the records committed so far, for readers
     /// that run beside the writer (a periodic full verification, proof
-    /// serving). Safe because committed bytes are never rewritten; the
-    /// snapshot does not see later appends.
+    /// serving). Safe because committed bytes are never rewritten except
+    /// by a prune, which marks a record before it zeroes it (and readers
+    /// read the bytes before the marks); the snapshot does not see later
+    /// appends, but does see later prunes.
     pub fn snapshot(&self) -> Result<FileStore, StoreError> {
+        let pruned = OnceLock::new();
+        if let Some(f) = self.pruned.get() {
+            let _ = pruned.set(f.try_clone()?);
+        }
         Ok(FileStore {
             dir: self.dir.clone(),
             entries: self.entries.try_clone()?,
@@ -272,6 +341,8 @@ impl FileStore {
             damage: self.damage.clone(),
             poisoned: self.poisoned,
             read_only: true,
+            pruned,
+            prune_lock: Mutex::new(()),
         })
     }
 
@@ -356,6 +427,259 @@ impl FileStore {
             u64::from_le_bytes(b)
         }));
         Ok(out)
+    }
+}
+
+/// `indexes` (sorted, distinct) as runs of consecutive indexes.
+fn runs(indexes: &[u64]) -> Vec<std::ops::Range<u64>> {
+    let mut out: Vec<std::ops::Range<u64>> = Vec::new();
+    for &i in indexes {
+        match out.last_mut() {
+            Some(r) if r.end == i => r.end = i + 1,
+            _ => out.push(i..i + 1),
+        }
+    }
+    out
+}
+
+fn encode_pending(indexes: &[u64]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(16 + indexes.len() * 8 + 32);
+    b.extend_from_slice(&PENDING_MAGIC);
+    b.extend_from_slice(&(indexes.len() as u64).to_le_bytes());
+    for i in indexes {
+        b.extend_from_slice(&i.to_le_bytes());
+    }
+    let sum = Sha256::digest(&b);
+    b.extend_from_slice(&sum);
+    b
+}
+
+/// The indexes of a complete journal; `None` if it is torn or not one.
+fn decode_pending(b: &[u8]) -> Option<Vec<u64>> {
+    let body_len = b.len().checked_sub(32)?;
+    let (body, sum) = b.split_at(body_len);
+    if body.len() < 16 || body[..8] != PENDING_MAGIC || Sha256::digest(body)[..] != *sum {
+        return None;
+    }
+    let n = u64::from_le_bytes(body[8..16].try_into().ok()?);
+    let rest = &body[16..];
+    if rest.len() as u64 != n.checked_mul(8)? {
+        return None;
+    }
+    Some(
+        rest.chunks_exact(8)
+            .filter_map(|c| c.try_into().ok().map(u64::from_le_bytes))
+            .collect(),
+    )
+}
+
+impl FileStore {
+    /// Removes the content of committed records `indexes` for good, keeping
+    /// their stored hashes: the tree, old checkpoints and all proofs still
+    /// verify, and [`Store::read_entries`] answers `None` for them (see
+    /// "Pruning" in the module documentation for the crash-safe order).
+    /// Returns how many records were newly pruned (already pruned ones are
+    /// skipped). Durable when it returns `Ok`.
+    ///
+    /// Takes `&self` so that it can be called through [`crate::Log::store`];
+    /// prunes are serialised internally, and callers keep it apart from
+    /// appends the way they serialise appends (the server holds the log's
+    /// write lock). Refused on read-only handles and on a damaged store.
+    pub fn prune(&self, indexes: &[u64]) -> Result<u64, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        if self.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        if let Some(d) = &self.damage {
+            return Err(StoreError::NotAppendable(d.clone()));
+        }
+        let _guard = self
+            .prune_lock
+            .lock()
+            .map_err(|_| StoreError::Corrupt("prune lock poisoned".into()))?;
+        // An earlier prune of this process that failed half-way is
+        // finished first.
+        self.finish_pending_locked()?;
+        let mut wanted = indexes.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let (Some(&lo), Some(&hi)) = (wanted.first(), wanted.last()) else {
+            return Ok(0);
+        };
+        check_range(hi, 1, self.state.size)?;
+        let marks = self.read_marks(lo, hi - lo + 1)?;
+        let fresh: Vec<u64> = wanted
+            .into_iter()
+            .filter(|&i| !marks[(i - lo) as usize])
+            .collect();
+        if fresh.is_empty() {
+            return Ok(0);
+        }
+        self.write_pending(&fresh)?;
+        self.apply_prune(&fresh)?;
+        self.clear_pending()?;
+        Ok(fresh.len() as u64)
+    }
+
+    /// Prunes records `range` (see [`FileStore::prune`]).
+    pub fn prune_range(&self, range: std::ops::Range<u64>) -> Result<u64, StoreError> {
+        let all: Vec<u64> = range.collect();
+        self.prune(&all)
+    }
+
+    /// Whether record `index` has been pruned.
+    pub fn is_pruned(&self, index: u64) -> Result<bool, StoreError> {
+        check_range(index, 1, self.state.size)?;
+        Ok(self.read_marks(index, 1)?[0])
+    }
+
+    /// The bitmap, if it exists. Read-only handles look for it again each
+    /// time until it appears (a writer beside them creates it at its first
+    /// prune); the writer knows it exists only if it opened or created it.
+    fn bitmap(&self) -> Result<Option<&File>, StoreError> {
+        if let Some(f) = self.pruned.get() {
+            return Ok(Some(f));
+        }
+        if !self.read_only {
+            return Ok(None);
+        }
+        match File::open(self.dir.join(PRUNED)) {
+            Ok(f) => {
+                let _ = self.pruned.set(f);
+                Ok(self.pruned.get())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether each of records `start..start + count` is marked pruned.
+    fn read_marks(&self, start: u64, count: u64) -> Result<Vec<bool>, StoreError> {
+        let mut out = vec![false; count as usize];
+        let Some(bitmap) = self.bitmap()? else {
+            return Ok(out);
+        };
+        if count == 0 {
+            return Ok(out);
+        }
+        let (b0, b1) = (start / 8, (start + count - 1) / 8);
+        let mut buf = vec![0u8; (b1 - b0 + 1) as usize];
+        // A short read leaves zeros: nothing past the bitmap is pruned.
+        read_at_most(bitmap, &mut buf, b0)?;
+        for (k, m) in out.iter_mut().enumerate() {
+            let i = start + k as u64;
+            *m = buf[(i / 8 - b0) as usize] & (1 << (i % 8)) != 0;
+        }
+        Ok(out)
+    }
+
+    /// Journal step (1): durably lists the records about to be pruned.
+    fn write_pending(&self, indexes: &[u64]) -> Result<(), StoreError> {
+        let path = self.dir.join(PENDING);
+        let existed = path.exists();
+        let f = open_rw(&path)?;
+        let bytes = encode_pending(indexes);
+        f.set_len(0)?;
+        f.write_all_at(&bytes, 0)?;
+        f.sync_data()?;
+        if !existed {
+            File::open(&self.dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Journal step (4). Not synced: a journal that comes back after a
+    /// crash only repeats a finished prune, which changes nothing.
+    fn clear_pending(&self) -> Result<(), StoreError> {
+        match OpenOptions::new().write(true).open(self.dir.join(PENDING)) {
+            Ok(f) => Ok(f.set_len(0)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Finishes a prune interrupted by a crash (called by `open`).
+    fn finish_pending_prune(&self) -> Result<(), StoreError> {
+        let _guard = self
+            .prune_lock
+            .lock()
+            .map_err(|_| StoreError::Corrupt("prune lock poisoned".into()))?;
+        self.finish_pending_locked()
+    }
+
+    fn finish_pending_locked(&self) -> Result<(), StoreError> {
+        let bytes = match std::fs::read(self.dir.join(PENDING)) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if let Some(mut indexes) = decode_pending(&bytes) {
+            // Only committed records can have been listed; anything else
+            // is ignored rather than trusted.
+            indexes.retain(|&i| i < self.state.size);
+            indexes.sort_unstable();
+            indexes.dedup();
+            if !indexes.is_empty() {
+                self.apply_prune(&indexes)?;
+            }
+        }
+        // A torn journal: the crash came before any mark was set.
+        self.clear_pending()
+    }
+
+    /// Steps (2) and (3): mark, sync, zero, sync. Idempotent.
+    fn apply_prune(&self, indexes: &[u64]) -> Result<(), StoreError> {
+        let (Some(&lo), Some(&hi)) = (indexes.first(), indexes.last()) else {
+            return Ok(());
+        };
+        let bitmap = match self.pruned.get() {
+            Some(f) => f,
+            None => {
+                let f = open_rw(&self.dir.join(PRUNED))?;
+                // The new file's directory entry must be durable before
+                // any record relies on its marks.
+                f.sync_all()?;
+                File::open(&self.dir)?.sync_all()?;
+                let _ = self.pruned.set(f);
+                self.pruned
+                    .get()
+                    .ok_or_else(|| StoreError::Corrupt("pruned.bin not open".into()))?
+            }
+        };
+        let (b0, b1) = (lo / 8, hi / 8);
+        let mut buf = vec![0u8; (b1 - b0 + 1) as usize];
+        read_at_most(bitmap, &mut buf, b0)?;
+        for &i in indexes {
+            buf[(i / 8 - b0) as usize] |= 1 << (i % 8);
+        }
+        bitmap.write_all_at(&buf, b0)?;
+        bitmap.sync_data()?;
+
+        let zeros = vec![0u8; ZERO_CHUNK as usize];
+        for run in runs(indexes) {
+            let offs = self.read_offsets(run.start, run.end - run.start)?;
+            for (k, w) in offs.windows(2).enumerate() {
+                if w[1] < w[0] || w[1] > self.state.entries_len {
+                    return Err(StoreError::Damaged {
+                        index: run.start + k as u64,
+                        what: "offset out of order".into(),
+                    });
+                }
+            }
+            let (mut at, end) = (offs[0], offs[offs.len() - 1]);
+            while at < end {
+                let n = (end - at).min(ZERO_CHUNK);
+                self.entries.write_all_at(&zeros[..n as usize], at)?;
+                at += n;
+            }
+        }
+        self.entries.sync_data()?;
+        Ok(())
     }
 }
 
@@ -475,6 +799,14 @@ impl Store for FileStore {
                 });
             }
             spans.push(Some((w[0] - lo) as usize..(w[1] - lo) as usize));
+        }
+        // The marks are read after the bytes: a prune sets a record's mark
+        // before zeroing it, so zeroed bytes read here come with their mark.
+        let marks = self.read_marks(start, count)?;
+        for (span, pruned) in spans.iter_mut().zip(marks) {
+            if pruned {
+                *span = None;
+            }
         }
         EntryBatch::from_parts(data, spans)
             .ok_or_else(|| StoreError::Corrupt("entry spans outside the read buffer".into()))

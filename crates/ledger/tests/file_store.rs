@@ -410,3 +410,215 @@ fn a_snapshot_reads_beside_the_writer() {
     ));
     assert!(log.verify_all(None).is_intact());
 }
+
+// ---- Pruning (retention, K16.2.1) ----
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+const PRUNE: [u64; 7] = [3, 10, 11, 12, 13, 64, 199];
+
+#[test]
+fn pruned_records_keep_their_proofs_and_verification() {
+    let d = TempDir::new("prune");
+    let mut log = open(&d.0);
+    fill(&mut log, 0, 200, 17);
+    let cp = Checkpoint::new("example.org/log", 200, log.root());
+    let old_root = log.root();
+    assert_eq!(
+        log.store().prune(&PRUNE).expect("prune"),
+        PRUNE.len() as u64
+    );
+    // Pruning again changes nothing; beyond the log is refused.
+    assert_eq!(log.store().prune(&[3, 10, 199]).expect("again"), 0);
+    assert!(matches!(
+        log.store().prune(&[200]),
+        Err(StoreError::OutOfRange { .. })
+    ));
+    assert_eq!(log.root(), old_root);
+    drop(log);
+
+    let mut log = open(&d.0);
+    assert_eq!(log.root(), old_root);
+    let all = log.read_entries(0, 200).expect("read");
+    for (i, e) in all.iter().enumerate() {
+        let i = i as u64;
+        if PRUNE.contains(&i) {
+            assert_eq!(e, &None, "record {i} is pruned");
+            assert!(log.store().is_pruned(i).expect("is_pruned"));
+        } else {
+            assert_eq!(e.as_deref(), Some(entry(i).as_slice()));
+        }
+    }
+    // The content is gone from the disk itself; the rest is still there.
+    let bytes = std::fs::read(d.0.join("entries.bin")).expect("entries");
+    for i in 0..200 {
+        assert_eq!(
+            contains(&bytes, &entry(i)),
+            !PRUNE.contains(&i),
+            "record {i} on disk"
+        );
+    }
+    // Proofs for pruned records still verify against the old checkpoint.
+    for &i in &PRUNE {
+        let proof = log.inclusion_proof(i, 200).expect("proof");
+        assert!(mamori_ledger::verify_inclusion(
+            &Hash::leaf(&entry(i)),
+            i,
+            200,
+            &proof,
+            &cp.root
+        ));
+    }
+    let report = log.verify_all(Some(&cp));
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.pruned, PRUNE.len() as u64);
+
+    // Appending continues, and the log extends the old checkpoint.
+    fill(&mut log, 200, 333, 50);
+    let proof = log.consistency_proof(200, 333).expect("consistency");
+    assert!(mamori_ledger::verify_consistency(
+        200,
+        333,
+        &cp.root,
+        &log.root(),
+        &proof
+    ));
+    let mut mem = Log::open(MemoryStore::new()).expect("mem");
+    mem.append(&(0..333).map(entry).collect::<Vec<_>>())
+        .expect("append");
+    assert_eq!(log.root(), mem.root());
+    assert!(log.verify_all(Some(&cp)).is_intact());
+    // A whole range at once.
+    assert_eq!(log.store().prune_range(100..150).expect("range"), 50);
+    drop(log);
+    let log = Log::open(FileStore::open_read_only(&d.0).expect("ro")).expect("log");
+    let report = log.verify_all(Some(&cp));
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.pruned, PRUNE.len() as u64 + 50);
+    // The bundles of pruned records cannot be served; hash tiles can.
+    let t = mamori_ledger::Tile::parse_path("tile/entries/000.p/200").expect("tile");
+    assert!(matches!(
+        log.read_tile(&t),
+        Err(mamori_ledger::LogError::Pruned { index: 3 })
+    ));
+    let t = mamori_ledger::Tile::parse_path("tile/0/000.p/200").expect("tile");
+    assert!(log.read_tile(&t).is_ok());
+}
+
+#[test]
+fn a_restored_pruned_slot_is_found() {
+    // Someone removes the mark of a pruned record (its bytes stay zeros).
+    let d = TempDir::new("prune-tamper");
+    let mut log = open(&d.0);
+    fill(&mut log, 0, 40, 7);
+    log.store().prune(&[5, 21]).expect("prune");
+    drop(log);
+    assert_eq!(first_bad(&d.0), None);
+    let path = d.0.join("pruned.bin");
+    let mut bitmap = std::fs::read(&path).expect("bitmap");
+    bitmap[21 / 8] &= !(1 << (21 % 8));
+    std::fs::write(&path, &bitmap).expect("write");
+    assert_eq!(first_bad(&d.0), Some(Problem::LeafMismatch { index: 21 }));
+    // The whole bitmap deleted: the first pruned record is named.
+    std::fs::remove_file(&path).expect("rm");
+    assert_eq!(first_bad(&d.0), Some(Problem::LeafMismatch { index: 5 }));
+}
+
+fn journal(indexes: &[u64]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut b = b"MAMORIP\x01".to_vec();
+    b.extend_from_slice(&(indexes.len() as u64).to_le_bytes());
+    for i in indexes {
+        b.extend_from_slice(&i.to_le_bytes());
+    }
+    let sum = Sha256::digest(&b);
+    b.extend_from_slice(&sum);
+    b
+}
+
+#[test]
+fn a_prune_interrupted_by_a_crash_is_finished_at_open() {
+    let pruned = [4u64, 5, 6, 30];
+    let cases: [(&str, bool, bool); 3] = [
+        // Crash after the journal, before any mark.
+        ("journal-only", false, true),
+        // Crash after the marks, before the zeros.
+        ("marked", true, true),
+        // Journal torn: the crash came before the marks; nothing happens.
+        ("torn", false, false),
+    ];
+    for (tag, marked, complete_journal) in cases {
+        let d = TempDir::new(&format!("prune-crash-{tag}"));
+        let mut log = open(&d.0);
+        fill(&mut log, 0, 50, 9);
+        let cp = Checkpoint::new("example.org/log", 50, log.root());
+        let original = std::fs::read(d.0.join("entries.bin")).expect("entries");
+        log.store().prune(&pruned).expect("prune");
+        drop(log);
+        // Rebuild the state the crash left: original bytes, marks or not,
+        // and the journal (complete or torn).
+        std::fs::write(d.0.join("entries.bin"), &original).expect("restore");
+        if !marked {
+            std::fs::write(d.0.join("pruned.bin"), []).expect("unmark");
+        }
+        let mut j = journal(&pruned);
+        if !complete_journal {
+            j.truncate(j.len() - 5);
+        }
+        std::fs::write(d.0.join("prune.pending"), &j).expect("journal");
+
+        // Beside the crash state, before any writer opens it, the log verifies.
+        let ro = FileStore::open_read_only(&d.0).expect("ro");
+        let report = mamori_ledger::verify_store(&ro, Some(&cp));
+        assert!(report.is_intact(), "{tag}: {report:?}");
+        assert_eq!(report.pruned, if marked { 4 } else { 0 }, "{tag}");
+        drop(ro);
+
+        let log = open(&d.0);
+        let report = log.verify_all(Some(&cp));
+        assert!(report.is_intact(), "{tag}: {report:?}");
+        let bytes = std::fs::read(d.0.join("entries.bin")).expect("entries");
+        let done = complete_journal;
+        assert_eq!(report.pruned, if done { 4 } else { 0 }, "{tag}");
+        for i in pruned {
+            assert_eq!(contains(&bytes, &entry(i)), !done, "{tag}: record {i}");
+            assert_eq!(
+                log.read_entries(i, 1).expect("read")[0].is_none(),
+                done,
+                "{tag}"
+            );
+        }
+        assert_eq!(
+            std::fs::metadata(d.0.join("prune.pending"))
+                .expect("journal")
+                .len(),
+            0,
+            "{tag}: the journal is emptied"
+        );
+    }
+}
+
+#[test]
+fn read_only_handles_and_snapshots_see_prunes_and_cannot_prune() {
+    let d = TempDir::new("prune-ro");
+    let mut log = open(&d.0);
+    fill(&mut log, 0, 64, 8);
+    // Taken before pruned.bin exists.
+    let snap = log.store().snapshot().expect("snapshot");
+    let ro = FileStore::open_read_only(&d.0).expect("ro");
+    log.store().prune(&[1, 2, 63]).expect("prune");
+    for s in [&snap, &ro] {
+        let got = s.read_entries(0, 4).expect("read");
+        assert_eq!(got[0].as_deref(), Some(entry(0).as_slice()));
+        assert_eq!(got[1], None);
+        assert_eq!(got[2], None);
+        let report = mamori_ledger::verify_store(s, None);
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.pruned, 3);
+        assert!(matches!(s.prune(&[5]), Err(StoreError::ReadOnly)));
+    }
+    fill(&mut log, 64, 80, 8);
+    assert!(log.verify_all(None).is_intact());
+}

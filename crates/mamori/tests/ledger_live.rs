@@ -133,10 +133,12 @@ fn accepted(body: &str) -> HashMap<String, u64> {
         .collect()
 }
 
-fn go_verifier() -> Option<PathBuf> {
+fn go_verifier(test: &str) -> Option<PathBuf> {
     const INSTALL: &str = "apt-get install -y golang-go golang-golang-x-mod-dev";
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = std::env::temp_dir().join(format!("mamori-tlog-verify-{}", std::process::id()));
+    // One binary per test: the two tests run in parallel and each deletes its own.
+    let out =
+        std::env::temp_dir().join(format!("mamori-tlog-verify-{}-{test}", std::process::id()));
     let ok = Command::new("sh")
         .arg(root.join("verifiers/tlog-go/build.sh"))
         .arg(&out)
@@ -171,7 +173,7 @@ fn run(server: Server) {
     }
     let (st, cp) = http(p, "GET", "/api/v1/ledger/checkpoint", Some(&tok), None).unwrap();
     assert_eq!(st, 200, "{cp}");
-    if let Some(go) = go_verifier() {
+    if let Some(go) = go_verifier(if server.db.is_some() { "pg" } else { "sqlite" }) {
         let base = format!("http://127.0.0.1:{p}/api/v1/ledger");
         let out = Command::new(&go)
             .args([

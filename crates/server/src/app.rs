@@ -250,9 +250,10 @@ pub async fn serve(state: AppState, on_ready: impl FnOnce(SocketAddr)) -> Result
         .local_addr()
         .map_err(|e| StartError::Other(e.to_string()))?;
     let background = spawn_background(state.clone());
-    let watcher = tokio::spawn(state.ledger().clone().watch(
+    let watcher = tokio::spawn(state.ledger().clone().watch_every(
         Duration::from_secs(state.config().ledger.checkpoint_secs.max(1)),
         Duration::from_secs(state.config().ledger.verify_secs.max(10)),
+        Duration::from_secs(state.config().ledger.prune_secs.max(60)),
         state.clock().clone(),
     ));
     let app = router(state.clone());

@@ -43,6 +43,9 @@ pub struct LedgerConfig {
     pub checkpoint_secs: u64,
     /// Verify the whole log this often (seconds).
     pub verify_secs: u64,
+    /// Prune the content of records past their retention (K16.2.1) this
+    /// often (seconds).
+    pub prune_secs: u64,
 }
 
 impl Default for LedgerConfig {
@@ -52,6 +55,7 @@ impl Default for LedgerConfig {
             store: crate::ledger::StoreKind::Auto,
             checkpoint_secs: 10,
             verify_secs: 600,
+            prune_secs: 3600,
         }
     }
 }

@@ -46,6 +46,32 @@ pub const DEFS: &[SettingDef] = &[
         max: 20,
         clause: "K30.2",
     },
+    // K16.2.1: access records are kept 「一定の期間」; after it a record's
+    // content is pruned (its leaf hash stays, so every proof still holds).
+    // The floor is one year for both, so 0 never means "delete at once"
+    // and the periodic monitoring (K16.2.3), inspection and audit (K32) can
+    // always read back a full year. Secret (秘密情報) records default to
+    // five years (a usual keeping period of official documents, and longer
+    // than the three-year 公訴時効 of offences under 不正アクセス禁止法, so
+    // the records can still serve an investigation); general (一般情報)
+    // records to the one-year floor. Secret records are never pruned
+    // before general ones: the pruning job keeps them for the larger of
+    // the two. Records frozen as evidence keep their content in the
+    // bundle (K27.1.3).
+    SettingDef {
+        key: "ledger.retention_days.secret",
+        default: 1826,
+        min: 365,
+        max: 36500,
+        clause: "K16.2.1",
+    },
+    SettingDef {
+        key: "ledger.retention_days.general",
+        default: 365,
+        min: 365,
+        max: 36500,
+        clause: "K16.2.1",
+    },
 ];
 
 pub fn def(key: &str) -> Option<&'static SettingDef> {

@@ -223,6 +223,25 @@ fn too_large() -> Response {
     crate::web::error::problem_response(StatusCode::PAYLOAD_TOO_LARGE, &problem)
 }
 
+/// 410 Gone: the record's content was pruned after its retention period
+/// (K16.2.1); its leaf hash stays, so proofs for it still verify.
+fn pruned(index: u64) -> Response {
+    let problem = crate::web::error::Problem {
+        type_: "urn:mamori:problem:ledger.pruned".into(),
+        title: "Record pruned".into(),
+        status: 410,
+        detail: Some(crate::web::i18n::t(
+            crate::web::i18n::current(),
+            "ledger.pruned",
+            &[("index", index.to_string())],
+        )),
+        code: "ledger.pruned".into(),
+        field: Some("index".into()),
+        errors: vec![],
+    };
+    crate::web::error::problem_response(StatusCode::GONE, &problem)
+}
+
 fn text(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
@@ -251,7 +270,8 @@ pub async fn key(State(state): State<AppState>, _a: LedgerAuditor) -> Response {
 /// `tile/entries/<N>[.p/<W>]` (entry bundles: exact leaf bytes, which need
 /// `ledger:read`).
 #[utoipa::path(get, path = "/api/v1/ledger/tile/{path}", tag = "ledger", params(("path" = String, Path, description = "the C2SP tile path after `tile/`")),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = crate::web::error::Problem)))]
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = crate::web::error::Problem),
+              (status = 410, description = "an entry bundle holding a pruned record (code `ledger.pruned`)", body = crate::web::error::Problem)))]
 pub async fn tile(
     State(state): State<AppState>,
     _a: LedgerAuditor,
@@ -282,6 +302,7 @@ pub async fn tile(
         )
             .into_response()),
         Err(LedgerError::BeyondTree { .. }) => Err(AppError::NotFound("tile").into()),
+        Err(LedgerError::Pruned { index }) => Ok(pruned(index)),
         Err(e) => Err(AppError::from(e).into()),
     }
 }
@@ -321,12 +342,13 @@ pub struct RecordView {
 }
 
 #[utoipa::path(get, path = "/api/v1/ledger/records/{index}", tag = "ledger", params(("index" = u64, Path)),
-    responses((status = 200, body = RecordView), (status = 404, body = crate::web::error::Problem)))]
+    responses((status = 200, body = RecordView), (status = 404, body = crate::web::error::Problem),
+              (status = 410, description = "the record's content was pruned after its retention period (code `ledger.pruned`)", body = crate::web::error::Problem)))]
 pub async fn record(
     State(state): State<AppState>,
     _r: LedgerContentReader,
     Path(index): Path<String>,
-) -> Result<Json<RecordView>, ApiError> {
+) -> Result<Response, ApiError> {
     let index: u64 = index
         .parse()
         .map_err(|_| AppError::invalid("index", "ledger.bad_index", &[]))?;
@@ -334,13 +356,15 @@ pub async fn record(
     if index >= size {
         return Err(AppError::NotFound("record").into());
     }
-    let bytes = ledger(&state)
+    let Some(bytes) = ledger(&state)
         .read_entries(index, 1)
         .await
         .map_err(AppError::from)?
         .pop()
         .flatten()
-        .ok_or(AppError::NotFound("record (pruned)"))?;
+    else {
+        return Ok(pruned(index));
+    };
     let r = AccessRecord::decode(&bytes)
         .map_err(|e| AppError::Internal(format!("record {index} does not decode: {e}")))?;
     let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.time_micros) * 1000)
@@ -363,7 +387,8 @@ pub async fn record(
         detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()),
         leaf_hash: base64::engine::general_purpose::STANDARD
             .encode(mamori_ledger::Hash::leaf(&bytes).0),
-    }))
+    })
+    .into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

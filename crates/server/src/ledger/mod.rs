@@ -21,6 +21,11 @@
 //! carries its sender and event id), so a resend after the crash answers
 //! its original index and nothing is logged twice.
 //!
+//! Retention (K16.2.1): after its period a record's content is pruned and
+//! its leaf hash kept, so every proof still verifies
+//! ([`Ledger::prune_expired`], run from the watch loop); nothing else
+//! deletes or edits a record.
+//!
 //! Mamori's own records are written by `records::append` into the `records`
 //! table in the same transaction as the change they record (so no change
 //! commits without its record); the outbox mover then appends them to the
@@ -71,6 +76,8 @@ pub enum LedgerError {
     Stopped,
     #[error("refusing to sign: {0}")]
     Inconsistent(String),
+    #[error("the content of record {index} was pruned after its retention period")]
+    Pruned { index: u64 },
 }
 
 impl From<store::ReadError> for LedgerError {
@@ -637,8 +644,8 @@ impl Ledger {
                 let entries = self.read_entries(r.start, r.end - r.start).await?;
                 let mut all = Vec::with_capacity(entries.len());
                 for (k, e) in entries.into_iter().enumerate() {
-                    all.push(e.ok_or_else(|| {
-                        LedgerError::Storage(format!("record {} is pruned", r.start + k as u64))
+                    all.push(e.ok_or(LedgerError::Pruned {
+                        index: r.start + k as u64,
                     })?);
                 }
                 tile::entry_bundle(&all).map_err(|e| LedgerError::Invalid(e.to_string()))
@@ -706,11 +713,52 @@ impl Ledger {
     /// The server's own periodic work: sign a checkpoint when the log has
     /// grown, and verify the whole log now and then; a mismatch raises the
     /// alarm (a banner for the セキュリティ総括管理者) and is itself a record.
+    /// Also prunes records past their retention, at the default
+    /// `ledger.prune_secs` ([`Ledger::watch_every`] takes the interval).
     pub async fn watch(
         self,
         checkpoint_every: Duration,
         verify_every: Duration,
         clock: crate::clock::Clock,
+    ) {
+        let prune_every =
+            Duration::from_secs(crate::config::LedgerConfig::default().prune_secs.max(60));
+        self.watch_every(checkpoint_every, verify_every, prune_every, clock)
+            .await
+    }
+
+    /// As [`Ledger::watch`], pruning the content of records past their
+    /// retention every `prune_every` (K16.2.1, [`Ledger::prune_expired`]).
+    /// Pruning runs beside the signing and verification, so a long first
+    /// run does not hold checkpoints back.
+    pub async fn watch_every(
+        self,
+        checkpoint_every: Duration,
+        verify_every: Duration,
+        prune_every: Duration,
+        clock: crate::clock::Clock,
+    ) {
+        let pruning = async {
+            let mut prune = tokio::time::interval(prune_every);
+            prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                prune.tick().await;
+                if let Err(e) = self.prune_expired(clock.unix_micros()).await {
+                    tracing::error!(error = %e, "pruning records past their retention failed");
+                }
+            }
+        };
+        tokio::join!(
+            pruning,
+            self.sign_and_verify(checkpoint_every, verify_every, &clock)
+        );
+    }
+
+    async fn sign_and_verify(
+        &self,
+        checkpoint_every: Duration,
+        verify_every: Duration,
+        clock: &crate::clock::Clock,
     ) {
         let mut sign = tokio::time::interval(checkpoint_every);
         let mut verify = tokio::time::interval(verify_every);
@@ -871,6 +919,229 @@ impl Ledger {
             problem: None,
             first_bad: None,
         })
+    }
+}
+
+// ---- Retention (K16.2.1, SPEC §3.5) ----
+
+/// The ward's two levels (SPEC §3.4), as retention uses them.
+pub const SECRET: &str = "secret";
+pub const GENERAL: &str = "general";
+
+/// Records examined per query while pruning.
+const PRUNE_PAGE: i64 = 2000;
+/// Index ranges listed in one `ledger.prune` record (keeps its detail small).
+const RANGES_PER_RECORD: usize = 200;
+const DAY_US: i64 = 86_400 * 1_000_000;
+
+/// The classification of a record by its sender, **interim rule** until
+/// the asset register (SPEC §3.4) classifies systems and data sets: a
+/// system's row in `system_classification` if it has one; else Mamori's
+/// own records (system `mamori`) are general; any other system —
+/// registered without a classification, or unknown — is secret, because
+/// keeping records longer is the safe side. The asset register replaces
+/// this function and `store::system_classifications`.
+pub fn classification_of(
+    explicit: &std::collections::HashMap<String, String>,
+    system: &str,
+) -> &'static str {
+    match explicit.get(system).map(String::as_str) {
+        Some(GENERAL) => GENERAL,
+        Some(_) => SECRET,
+        None if system == "mamori" => GENERAL,
+        None => SECRET,
+    }
+}
+
+/// `1-3,7,9-12` style ranges of sorted, distinct indexes.
+fn index_ranges(indexes: &[u64]) -> Vec<std::ops::RangeInclusive<u64>> {
+    let mut out: Vec<std::ops::RangeInclusive<u64>> = Vec::new();
+    for &i in indexes {
+        match out.last_mut() {
+            Some(r) if *r.end() + 1 == i => *r = *r.start()..=i,
+            _ => out.push(i..=i),
+        }
+    }
+    out
+}
+
+/// What one run of [`Ledger::prune_expired`] pruned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub secret: u64,
+    pub general: u64,
+}
+
+impl Ledger {
+    /// Prunes the content of every record past its retention period (the
+    /// settings `ledger.retention_days.secret` / `.general`; secret records
+    /// are kept for the larger of the two), keeping its leaf hash so the
+    /// tree, every checkpoint and every proof still verify. `now_us` is
+    /// Unix microseconds. Each pruned span is a `ledger.prune` record
+    /// (classification, retention, count and index ranges; never content).
+    ///
+    /// A record is due when both its own time and its *arrival* are older
+    /// than the retention: arrival is bounded by the first checkpoint
+    /// covering the record, so a sender cannot get records pruned early by
+    /// back-dating them, and nothing is pruned before a checkpoint covers
+    /// it. Progress per classification (`ledger_retention`) keeps each run
+    /// to what became due since the last one.
+    ///
+    /// Only this deletes anything from a record, and only its content.
+    pub async fn prune_expired(&self, now_us: i64) -> Result<PruneReport, LedgerError> {
+        let (secret_days, general_days, explicit) = {
+            let mut conn = self.0.db.pool().acquire().await?;
+            let days = |key: &str, v: i64| {
+                let floor = crate::settings::def(key).map_or(365, |d| d.min);
+                v.max(floor)
+            };
+            let s_key = "ledger.retention_days.secret";
+            let g_key = "ledger.retention_days.general";
+            let secret = days(s_key, crate::settings::get(&mut conn, s_key).await?);
+            let general = days(g_key, crate::settings::get(&mut conn, g_key).await?);
+            let explicit = store::system_classifications(&mut conn).await?;
+            (secret.max(general), general, explicit)
+        };
+        let mut report = PruneReport::default();
+        for (class, days) in [(SECRET, secret_days), (GENERAL, general_days)] {
+            let cutoff = now_us.saturating_sub(days.saturating_mul(DAY_US));
+            let size = self.size().await?;
+            let (bound, done_bound, done_cutoff) = {
+                let mut conn = self.0.db.pool().acquire().await?;
+                let bound = store::checkpointed_by(&mut conn, cutoff.div_euclid(1_000_000)).await?;
+                let (b, c) = store::retention_progress(&mut conn, class).await?;
+                (bound.min(size), b, c)
+            };
+            if bound <= done_bound && cutoff <= done_cutoff {
+                continue;
+            }
+            let mine = |system: &str| classification_of(&explicit, system) == class;
+            let mut pruned = 0;
+            // Records that arrived since the last run.
+            let mut from = done_bound;
+            while from < bound {
+                let rows = {
+                    let mut conn = self.0.db.pool().acquire().await?;
+                    store::due_by_index(&mut conn, from, bound, cutoff, PRUNE_PAGE).await?
+                };
+                let Some((last, _)) = rows.last() else { break };
+                from = last + 1;
+                let due: Vec<u64> = rows
+                    .iter()
+                    .filter(|(_, s)| mine(s))
+                    .map(|(i, _)| *i)
+                    .collect();
+                pruned += self.prune_indexes(class, days, &due, now_us).await?;
+                if (rows.len() as i64) < PRUNE_PAGE {
+                    break;
+                }
+            }
+            // Records that arrived earlier and whose own time has come.
+            let below = bound.min(done_bound);
+            if cutoff > done_cutoff && below > 0 {
+                let mut after = None;
+                loop {
+                    let rows = {
+                        let mut conn = self.0.db.pool().acquire().await?;
+                        store::due_by_time(&mut conn, done_cutoff, cutoff, below, after, PRUNE_PAGE)
+                            .await?
+                    };
+                    let Some((i, t, _)) = rows.last() else { break };
+                    after = Some((*t, *i));
+                    let mut due: Vec<u64> = rows
+                        .iter()
+                        .filter(|(_, _, s)| mine(s))
+                        .map(|(i, _, _)| *i)
+                        .collect();
+                    due.sort_unstable();
+                    pruned += self.prune_indexes(class, days, &due, now_us).await?;
+                    if (rows.len() as i64) < PRUNE_PAGE {
+                        break;
+                    }
+                }
+            }
+            let mut conn = self.0.db.pool().acquire().await?;
+            store::set_retention_progress(&mut conn, class, bound, cutoff).await?;
+            if class == SECRET {
+                report.secret = pruned;
+            } else {
+                report.general = pruned;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Prunes `indexes` (sorted) in the backend and records each span of
+    /// up to [`RANGES_PER_RECORD`] ranges. On the SQL log the prune and its
+    /// record commit together, under the writer's lock; on the file log the
+    /// prune is made durable first (under the log's write lock), then
+    /// recorded: a crash in between repeats the prune (a no-op) and its
+    /// record at the next run, as the progress was not saved.
+    async fn prune_indexes(
+        &self,
+        class: &str,
+        days: i64,
+        indexes: &[u64],
+        now_us: i64,
+    ) -> Result<u64, LedgerError> {
+        let ranges = index_ranges(indexes);
+        let mut total = 0;
+        for chunk in ranges.chunks(RANGES_PER_RECORD) {
+            let idx: Vec<u64> = chunk.iter().flat_map(|r| r.clone()).collect();
+            let listed: Vec<String> = chunk
+                .iter()
+                .map(|r| {
+                    if r.start() == r.end() {
+                        r.start().to_string()
+                    } else {
+                        format!("{}-{}", r.start(), r.end())
+                    }
+                })
+                .collect();
+            let rec = crate::records::Record::new(
+                crate::records::Who::Scheduler,
+                "ledger.prune",
+                "ledger",
+                "K16.2.1",
+            )
+            .detail(serde_json::json!({
+                "classification": class,
+                "retention_days": days,
+                "count": idx.len(),
+                "ranges": listed,
+            }));
+            match &self.0.backend {
+                Backend::File(log) => {
+                    let log = Arc::clone(log);
+                    let list = idx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        // The write lock keeps the prune apart from appends.
+                        let log = log
+                            .write()
+                            .map_err(|_| LedgerError::Storage("log lock poisoned".into()))?;
+                        log.store().prune(&list).map_err(io)
+                    })
+                    .await
+                    .map_err(io)??;
+                    let mut tx = self.0.db.begin().await?;
+                    crate::records::append(&mut tx, now_us, &rec).await?;
+                    tx.commit().await?;
+                }
+                Backend::Sql => {
+                    let postgres = self.0.db.engine() == Engine::Postgres;
+                    let mut tx = self.0.db.begin().await?;
+                    store::lock_writer(&mut tx, postgres).await?;
+                    store::prune_entries(&mut tx, &idx).await?;
+                    crate::records::append(&mut tx, now_us, &rec).await?;
+                    tx.commit().await?;
+                }
+            }
+            total += idx.len() as u64;
+        }
+        if total > 0 {
+            self.poke();
+        }
+        Ok(total)
     }
 }
 

@@ -298,6 +298,185 @@ pub struct IndexedRecord {
     pub result: String,
 }
 
+// ---- Retention (K16.2.1): see `Ledger::prune_expired` ----
+
+/// Systems with an explicit classification (`secret` or `general`), by
+/// code. A system without one is secret (the interim rule in
+/// `Ledger::prune_expired`).
+pub async fn system_classifications(
+    conn: &mut Conn,
+) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT s.code, c.classification FROM systems s
+         JOIN system_classification c ON c.system_id = s.id",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Sets a system's classification (`secret` or `general`); `false` if no
+/// system has that code. Interim, until the asset register classifies
+/// systems: the caller records the change. Pruning progress starts over,
+/// so records that became due under the new classification are found.
+pub async fn set_system_classification(
+    conn: &mut Conn,
+    system: &str,
+    classification: &str,
+) -> Result<bool, sqlx::Error> {
+    let Some(row) = sqlx::query("SELECT id FROM systems WHERE code = $1")
+        .bind(system)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let id: i64 = row.try_get(0)?;
+    sqlx::query(
+        "INSERT INTO system_classification (system_id, classification) VALUES ($1, $2)
+         ON CONFLICT (system_id) DO UPDATE SET classification = excluded.classification",
+    )
+    .bind(id)
+    .bind(classification)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE ledger_retention SET bound_idx = 0, cutoff_us = $1")
+        .bind(-i64::MAX)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+/// How far pruning has gone for a classification: every record of it
+/// with `idx < bound` and `time_us <= cutoff` is pruned.
+pub async fn retention_progress(
+    conn: &mut Conn,
+    classification: &str,
+) -> Result<(u64, i64), sqlx::Error> {
+    let r =
+        sqlx::query("SELECT bound_idx, cutoff_us FROM ledger_retention WHERE classification = $1")
+            .bind(classification)
+            .fetch_optional(conn)
+            .await?;
+    match r {
+        Some(r) => Ok((r.try_get::<i64, _>(0)?.max(0) as u64, r.try_get(1)?)),
+        None => Ok((0, -i64::MAX)),
+    }
+}
+
+pub async fn set_retention_progress(
+    conn: &mut Conn,
+    classification: &str,
+    bound: u64,
+    cutoff_us: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE ledger_retention SET bound_idx = $1, cutoff_us = $2 WHERE classification = $3",
+    )
+    .bind(idx_i64(bound))
+    .bind(cutoff_us)
+    .bind(classification)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The largest log size covered by a checkpoint signed at or before
+/// `signed_at` (Unix seconds): every record below it had arrived by then.
+pub async fn checkpointed_by(conn: &mut Conn, signed_at: i64) -> Result<u64, sqlx::Error> {
+    let r =
+        sqlx::query("SELECT COALESCE(MAX(size), 0) FROM ledger_checkpoints WHERE signed_at <= $1")
+            .bind(signed_at)
+            .fetch_one(conn)
+            .await?;
+    Ok(r.try_get::<i64, _>(0)?.max(0) as u64)
+}
+
+/// Index rows `from <= idx < to` with `time_us <= max_time_us`, by index,
+/// at most `limit`: (idx, system).
+pub async fn due_by_index(
+    conn: &mut Conn,
+    from: u64,
+    to: u64,
+    max_time_us: i64,
+    limit: i64,
+) -> Result<Vec<(u64, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT idx, system FROM ledger_index WHERE idx >= $1 AND idx < $2 AND time_us <= $3
+         ORDER BY idx LIMIT $4",
+    )
+    .bind(idx_i64(from))
+    .bind(idx_i64(to))
+    .bind(max_time_us)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<i64, _>(0)?.max(0) as u64, r.try_get(1)?)))
+        .collect()
+}
+
+/// Index rows with `after_time < time_us <= upto_time` and `idx < below`,
+/// by (time, index) after the keyset `after`, at most `limit`:
+/// (idx, time_us, system).
+pub async fn due_by_time(
+    conn: &mut Conn,
+    after_time: i64,
+    upto_time: i64,
+    below: u64,
+    after: Option<(i64, u64)>,
+    limit: i64,
+) -> Result<Vec<(u64, i64, String)>, sqlx::Error> {
+    let (t0, i0) = after.unwrap_or((after_time, u64::MAX));
+    let rows = sqlx::query(
+        "SELECT idx, time_us, system FROM ledger_index
+         WHERE time_us > $1 AND time_us <= $2 AND idx < $3
+           AND (time_us > $4 OR (time_us = $4 AND idx > $5))
+         ORDER BY time_us, idx LIMIT $6",
+    )
+    .bind(after_time)
+    .bind(upto_time)
+    .bind(idx_i64(below))
+    .bind(t0)
+    .bind(idx_i64(i0))
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64, _>(0)?.max(0) as u64,
+                r.try_get(1)?,
+                r.try_get(2)?,
+            ))
+        })
+        .collect()
+}
+
+/// Prunes entries of the SQL log (their stored hashes stay). The caller
+/// holds the writer lock (`lock_writer`). Returns how many were newly
+/// pruned.
+pub async fn prune_entries(conn: &mut Conn, indexes: &[u64]) -> Result<u64, sqlx::Error> {
+    let mut n = 0;
+    for chunk in indexes.chunks(CHUNK) {
+        let list = (0..chunk.len())
+            .map(|i| format!("${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "UPDATE ledger_entries SET data = NULL WHERE idx IN ({list}) AND data IS NOT NULL"
+        );
+        let mut q = sqlx::query(&sql);
+        for i in chunk {
+            q = q.bind(idx_i64(*i));
+        }
+        n += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
