@@ -19,37 +19,7 @@ async fn token(app: &TestApp, system: &str, scopes: &[&str]) -> String {
         .1
 }
 
-async fn bearer(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    tok: &str,
-    body: Option<serde_json::Value>,
-) -> common::Response {
-    let mut req = axum::http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {tok}"));
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req
-        .body(axum::body::Body::from(
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        ))
-        .unwrap();
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let res = app.router.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-    common::Response {
-        status,
-        headers,
-        body,
-    }
-}
+use common::bearer;
 
 fn rec(id: &str) -> serde_json::Value {
     json!({ "event_id": id, "time": "2026-11-29T09:30:00+09:00", "actor": "staff:100101", "action": "read",

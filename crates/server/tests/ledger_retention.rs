@@ -26,37 +26,7 @@ async fn token(app: &TestApp, system: &str) -> String {
     .1
 }
 
-async fn bearer(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    tok: &str,
-    body: Option<Value>,
-) -> common::Response {
-    let mut req = axum::http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {tok}"));
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req
-        .body(axum::body::Body::from(
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        ))
-        .unwrap();
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let res = app.router.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-    common::Response {
-        status,
-        headers,
-        body,
-    }
-}
+use common::bearer;
 
 /// Records `ids`, dated `days_ago` before the app's clock; their indexes.
 async fn post(app: &TestApp, tok: &str, ids: &[&str], days_ago: i64) -> Vec<u64> {

@@ -480,3 +480,43 @@ pub async fn scalar(app: &TestApp, sql: &str) -> i64 {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     row.0
 }
+
+/// A request from a ward system with a bearer token (and a JSON body).
+pub async fn bearer(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    tok: &str,
+    body: Option<Value>,
+) -> Response {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {tok}"));
+    if body.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+    }
+    let req = req
+        .body(Body::from(body.map(|b| b.to_string()).unwrap_or_default()))
+        .expect("request");
+    let res = app
+        .router
+        .clone()
+        .oneshot(req)
+        .await
+        .expect("router never fails");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
