@@ -4,6 +4,7 @@
 //! Every rule cites the clause it serves with the id scheme of SPEC §2
 //! (`K16.2.1` = 基準 第16条 第2項 第1号).
 
+pub mod access;
 pub mod clause;
 pub mod password;
 pub mod permission;
