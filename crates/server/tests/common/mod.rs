@@ -159,6 +159,24 @@ pub struct Response {
 }
 
 impl Response {
+    /// Collects a router response.
+    pub async fn read(res: axum::response::Response) -> Response {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.text()))
     }
@@ -216,45 +234,9 @@ impl Client {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Response {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(ct) = content_type {
-            req = req.header(header::CONTENT_TYPE, ct);
-        }
-        if let Some(c) = &self.cookie {
-            req = req.header(header::COOKIE, format!("mamori_session={c}"));
-        }
-        let mut req = req.body(Body::from(body)).expect("request");
-        req.extensions_mut().insert(ConnectInfo(self.ip));
-        let res = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("router never fails");
-        for v in res.headers().get_all(header::SET_COOKIE) {
-            let v = v.to_str().unwrap_or("");
-            if let Some(rest) = v.strip_prefix("mamori_session=") {
-                let val = rest.split(';').next().unwrap_or("");
-                self.cookie = if val.is_empty() {
-                    None
-                } else {
-                    Some(val.to_string())
-                };
-            }
-        }
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        Response {
-            status,
-            headers,
-            body,
+        match content_type {
+            Some(ct) => self.send(method, path, &[("content-type", ct)], body).await,
+            None => self.send(method, path, &[], body).await,
         }
     }
 
@@ -265,34 +247,7 @@ impl Client {
         path: &str,
         cookie: &str,
     ) -> Response {
-        let mut req = Request::builder().method(method).uri(path);
-        let mut cookies = vec![cookie.to_string()];
-        if let Some(c) = &self.cookie {
-            cookies.push(format!("mamori_session={c}"));
-        }
-        req = req.header(header::COOKIE, cookies.join("; "));
-        let mut req = req.body(Body::empty()).expect("request");
-        req.extensions_mut().insert(ConnectInfo(self.ip));
-        let res = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("router never fails");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        Response {
-            status,
-            headers,
-            body,
-        }
+        self.send(method, path, &[("cookie", cookie)], vec![]).await
     }
 
     pub async fn get(&mut self, path: &str) -> Response {
@@ -335,12 +290,17 @@ impl Client {
         row.0
     }
 
-    /// Posts a form with the session's CSRF token added.
-    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+    /// A urlencoded form body with the session's CSRF token added.
+    async fn form_body(&self, fields: &[(&str, &str)]) -> String {
         let csrf = self.csrf().await;
         let mut pairs: Vec<(&str, &str)> = fields.to_vec();
         pairs.push(("csrf", &csrf));
-        let body = serde_urlencoded::to_string(&pairs).unwrap();
+        serde_urlencoded::to_string(&pairs).unwrap()
+    }
+
+    /// Posts a form with the session's CSRF token added.
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let body = self.form_body(fields).await;
         self.request(
             Method::POST,
             path,
@@ -429,20 +389,7 @@ impl Client {
                 };
             }
         }
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        Response {
-            status,
-            headers,
-            body,
-        }
+        Response::read(res).await
     }
 
     /// Posts a form with the session's CSRF token and an extra cookie
@@ -453,10 +400,7 @@ impl Client {
         fields: &[(&str, &str)],
         cookie: &str,
     ) -> Response {
-        let csrf = self.csrf().await;
-        let mut pairs: Vec<(&str, &str)> = fields.to_vec();
-        pairs.push(("csrf", &csrf));
-        let body = serde_urlencoded::to_string(&pairs).unwrap();
+        let body = self.form_body(fields).await;
         self.send(
             Method::POST,
             path,
@@ -505,18 +449,5 @@ pub async fn bearer(
         .oneshot(req)
         .await
         .expect("router never fails");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = res
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
-    Response {
-        status,
-        headers,
-        body,
-    }
+    Response::read(res).await
 }
