@@ -46,7 +46,7 @@ use mamori_ledger::{
     tree, verify_consistency, AccessRecord, AccessResult, Checkpoint, FileStore, Hash, Log, Signer,
     StreamVerifier,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -669,14 +669,9 @@ impl Ledger {
         }
         let root = self.root_at(size).await?;
         if let Some((s, body, _)) = &last {
-            let prev = Checkpoint::parse(
-                body.split("\n\n")
-                    .next()
-                    .map(|b| format!("{b}\n"))
-                    .as_deref()
-                    .unwrap_or(""),
-            )
-            .map_err(|e| LedgerError::Inconsistent(format!("stored checkpoint unreadable: {e}")))?;
+            let prev = signed_body(body).map_err(|e| {
+                LedgerError::Inconsistent(format!("stored checkpoint unreadable: {e}"))
+            })?;
             if *s > size {
                 let msg = format!("the log has {size} records but a checkpoint for {s} was signed");
                 self.raise_alarm(msg.clone());
@@ -803,16 +798,7 @@ impl Ledger {
             let mut conn = self.0.db.pool().acquire().await?;
             store::last_checkpoint(&mut conn)
                 .await?
-                .and_then(|(_, body, _)| {
-                    Checkpoint::parse(
-                        body.split("\n\n")
-                            .next()
-                            .map(|b| format!("{b}\n"))
-                            .as_deref()
-                            .unwrap_or(""),
-                    )
-                    .ok()
-                })
+                .and_then(|(_, body, _)| signed_body(&body).ok())
         };
         let v = match &self.0.backend {
             Backend::File(log) => {
@@ -1189,25 +1175,11 @@ fn report_root(store: &FileStore, size: u64) -> Hash {
     tree::tree_hash(size, store).unwrap_or(Hash([0; 32]))
 }
 
-/// Opens the file-backed log read-only and verifies it against the last
-/// signed checkpoint in `checkpoint` (if any).
-pub fn verify_file_dir(dir: &Path, checkpoint: Option<&str>) -> Result<Verified, LedgerError> {
-    let store = FileStore::open_read_only(dir.join("log")).map_err(io)?;
-    let trusted = checkpoint.and_then(|b| {
-        Checkpoint::parse(
-            b.split("\n\n")
-                .next()
-                .map(|b| format!("{b}\n"))
-                .as_deref()
-                .unwrap_or(""),
-        )
-        .ok()
-    });
-    Ok(verify_file(&store, trusted.as_ref()))
-}
-
-pub fn ledger_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("ledger")
+/// The checkpoint of a stored signed note (its body, before the blank line
+/// that starts the signatures).
+fn signed_body(note: &str) -> Result<Checkpoint, mamori_ledger::CheckpointError> {
+    let body = note.split("\n\n").next().unwrap_or("");
+    Checkpoint::parse(&format!("{body}\n"))
 }
 
 /// Checkpoint origins are key names: no spaces or `+`.
