@@ -49,10 +49,19 @@ pub enum Action {
     ReadViewingReports,
     /// Freeze records with their proofs as evidence of an incident (K27.1.3, K25.3).
     FreezeEvidence,
+    /// Register and classify information assets of one's 課 (Y5, K3.1).
+    ManageAssets,
+    /// Ask for access to an asset, for oneself or for staff in scope (K3.2.1).
+    RequestAccess,
+    /// Decide access requests, end grants, name operators and review access
+    /// for the assets one is the security manager of (K3.2.1, K18).
+    DecideAccess,
+    /// See who can access what, grants and reviews (K3.2.1, K17.2, K32).
+    ViewAccess,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 22] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -71,6 +80,10 @@ impl Action {
         Action::ViewStaffRecords,
         Action::ReadViewingReports,
         Action::FreezeEvidence,
+        Action::ManageAssets,
+        Action::RequestAccess,
+        Action::DecideAccess,
+        Action::ViewAccess,
     ];
 
     pub fn code(self) -> &'static str {
@@ -93,6 +106,10 @@ impl Action {
             Action::ViewStaffRecords => "view_staff_records",
             Action::ReadViewingReports => "read_viewing_reports",
             Action::FreezeEvidence => "freeze_evidence",
+            Action::ManageAssets => "manage_assets",
+            Action::RequestAccess => "request_access",
+            Action::DecideAccess => "decide_access",
+            Action::ViewAccess => "view_access",
         }
     }
 }
@@ -172,6 +189,22 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     // K27.1.3: evidence is preserved by those who handle incidents ward-wide.
     (R::SecurityChiefManager, A::FreezeEvidence, Ward),
     (R::SecurityDirector, A::FreezeEvidence, Ward),
+    // K3.1: the security manager of the 課 that made the information
+    // classifies it; the セキュリティ総括管理者 keeps the ward-wide register.
+    (R::SecurityManager, A::ManageAssets, Unit),
+    (R::SecurityChiefManager, A::ManageAssets, Ward),
+    // K3.2.1: anyone may ask; the asset's own security manager decides (the
+    // service checks it is the one named on the asset, K18).
+    (R::Staff, A::RequestAccess, Unit),
+    (R::SecurityManager, A::RequestAccess, Unit),
+    (R::SecurityManager, A::DecideAccess, Unit),
+    (R::SecurityChiefManager, A::DecideAccess, Ward),
+    // 棚卸し and audit: who can access what.
+    (R::SecurityManager, A::ViewAccess, Unit),
+    (R::SecurityChiefManager, A::ViewAccess, Ward),
+    (R::SecurityDirector, A::ViewAccess, Ward),
+    (R::Cio, A::ViewAccess, Ward),
+    (R::ExternalAuditor, A::ViewAccess, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.
@@ -213,6 +246,7 @@ mod tests {
                     | A::UseOwnAccount
                     | A::AuditLedger
                     | A::AnalyzeLedger
+                    | A::ViewAccess
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");

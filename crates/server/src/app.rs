@@ -23,6 +23,8 @@ struct Inner {
     hasher: Hasher,
     fingerprint_key: Vec<u8>,
     ledger: crate::ledger::Ledger,
+    access: crate::assets::engine::AccessModel,
+    decisions: Option<crate::assets::decisions::DecisionLog>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,8 @@ pub enum StartError {
     Db(#[from] DbError),
     #[error("ledger: {0}")]
     Ledger(#[from] crate::ledger::LedgerError),
+    #[error("access engine: {0}")]
+    Access(#[from] crate::assets::engine::EngineError),
     #[error("{0}")]
     Other(String),
 }
@@ -109,13 +113,19 @@ impl AppState {
         )
         .await?;
         let hasher = Hasher::new(config.hash_workers, config.insecure_fast_hashing);
+        let clock = Clock::default();
+        let access = crate::assets::engine::AccessModel::load(&db, clock.unix()).await?;
+        let decisions =
+            writer.then(|| crate::assets::decisions::DecisionLog::start(ledger.clone()));
         Ok(AppState(Arc::new(Inner {
             db,
             config,
-            clock: Clock::default(),
+            clock,
             hasher,
             fingerprint_key: key,
             ledger,
+            access,
+            decisions,
         })))
     }
 
@@ -136,6 +146,14 @@ impl AppState {
     }
     pub fn ledger(&self) -> &crate::ledger::Ledger {
         &self.0.ledger
+    }
+    /// The access-decision engine (SPEC §3.4).
+    pub fn access(&self) -> &crate::assets::engine::AccessModel {
+        &self.0.access
+    }
+    /// The queue of decision records (the server only).
+    pub fn decisions(&self) -> Option<&crate::assets::decisions::DecisionLog> {
+        self.0.decisions.as_ref()
     }
 }
 
@@ -201,6 +219,8 @@ fn all_routes() -> Routes {
     let r = crate::ledger::search_api::routes(r);
     let r = crate::ledger::search_pages::routes(r);
     let r = crate::ledger::bundle::routes(r);
+    let r = crate::assets::api::routes(r);
+    let r = crate::assets::pages::routes(r);
     crate::records::routes::routes(r)
 }
 
@@ -212,16 +232,60 @@ pub fn route_table() -> Vec<RouteInfo> {
 /// The whole application as a router.
 pub fn router(state: AppState) -> Router {
     let routes = all_routes();
-    web::layers(routes.router).with_state(state)
+    let router = routes.router.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        sync_access_after_write,
+    ));
+    web::layers(router).with_state(state)
+}
+
+/// After any request that may have changed something, the decision engine
+/// takes in what changed (one indexed read when nothing did), so every
+/// change reaches it the moment its request answers, whichever module made
+/// it. The two hot write paths, decisions and ledger ingest, change nothing
+/// the engine reads and are skipped.
+async fn sync_access_after_write(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let write = req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD;
+    let path = req.uri().path();
+    let hot = path.starts_with("/api/v1/access/check") || path == "/api/v1/ledger/records";
+    let res = next.run(req).await;
+    if write && !hot {
+        crate::assets::service::after_commit(&state).await;
+    }
+    res
 }
 
 async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Applies due personnel events now and then every minute (K17.3: promptly).
+/// Applies due personnel events now and then every minute (K17.3:
+/// promptly) and marks lapsed grants ended; keeps the decision engine
+/// current with changes other processes made (the `mamori` command line,
+/// other servers on the same PostgreSQL) every `access_sync_ms`.
 pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
+    let sync_state = state.clone();
+    let sync = tokio::spawn(async move {
+        let period = Duration::from_millis(sync_state.config().access_sync_ms.max(50));
+        let mut tick = tokio::time::interval(period);
+        let mut rounds: u64 = 0;
+        loop {
+            tick.tick().await;
+            crate::assets::service::after_commit(&sync_state).await;
+            rounds += 1;
+            if rounds % 3600 == 0 {
+                if let Ok(mut conn) = sync_state.db().pool().acquire().await {
+                    let _ = crate::assets::store::trim_changes(&mut conn, 100_000).await;
+                }
+            }
+        }
+    });
     tokio::spawn(async move {
+        let _sync = AbortOnDrop(sync);
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
@@ -230,8 +294,22 @@ pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
                 Ok(n) => tracing::info!(applied = n, "personnel events applied"),
                 Err(e) => tracing::error!(error = %e, "applying personnel events failed"),
             }
+            crate::assets::service::after_commit(&state).await;
+            match crate::assets::service::end_lapsed(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(ended = n, "lapsed access grants ended"),
+                Err(e) => tracing::error!(error = %e, "ending lapsed grants failed"),
+            }
         }
     })
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.

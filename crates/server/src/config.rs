@@ -25,6 +25,10 @@ pub struct Config {
     /// "bounded under 100 concurrent logins"). 0 = number of cores.
     pub hash_workers: usize,
     pub ledger: LedgerConfig,
+    /// How often (milliseconds) the decision engine takes in changes made by
+    /// other processes (the command line, other servers on one PostgreSQL).
+    /// This server's own changes reach it when their request answers.
+    pub access_sync_ms: u64,
     /// Use cheap Argon2 parameters. Only for the test suite: never in a
     /// real deployment, and `serve` refuses it.
     #[serde(skip)]
@@ -94,6 +98,7 @@ impl Default for Config {
             password: PasswordPolicy::default(),
             lockout: LockoutConfig::default(),
             hash_workers: 0,
+            access_sync_ms: 1000,
             ledger: LedgerConfig::default(),
             insecure_fast_hashing: false,
         }
@@ -196,6 +201,9 @@ impl Config {
         }
         if let Some(v) = get("MAMORI_HASH_WORKERS") {
             self.hash_workers = parse("MAMORI_HASH_WORKERS", v)?;
+        }
+        if let Some(v) = get("MAMORI_ACCESS_SYNC_MS") {
+            self.access_sync_ms = parse("MAMORI_ACCESS_SYNC_MS", v)?;
         }
         Ok(())
     }

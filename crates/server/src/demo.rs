@@ -468,6 +468,7 @@ pub async fn load_if_empty(state: &AppState) -> Result<Option<PathBuf>, DemoErro
         "# Mamori demo ward accounts. Demo data only: delete this file after use.".to_string(),
         "# login\tpassword\tname\tunit\ttitle\troles".to_string(),
     ];
+    let mut pids = Vec::with_capacity(PEOPLE.len());
     for (i, (unit, title, employment, roles)) in PEOPLE.iter().enumerate() {
         let (fk, fa, fr) = FAMILY[i % FAMILY.len()];
         let (gk, ga, gr) = GIVEN[(i * 7 + 3) % GIVEN.len()];
@@ -496,6 +497,7 @@ pub async fn load_if_empty(state: &AppState) -> Result<Option<PathBuf>, DemoErro
             now,
         )
         .await?;
+        pids.push(pid);
         let account =
             crate::identity::store::insert_personal_account(&mut tx, pid, &number, false, now)
                 .await?;
@@ -563,12 +565,284 @@ pub async fn load_if_empty(state: &AppState) -> Result<Option<PathBuf>, DemoErro
             role_names.join("・")
         ));
     }
+    load_assets(&mut tx, &units, &pids, now).await?;
     let rec = Record::new(Who::Cli, "demo.load", "ward", "Y4")
         .detail(serde_json::json!({ "people": PEOPLE.len(), "units": UNITS.len(), "date": today }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
+    crate::assets::service::after_commit(state).await;
     let path = state.config().data_dir.join("demo-accounts.txt");
     crate::app::write_private(&path, (lines.join("\n") + "\n").as_bytes())
         .map_err(|e| DemoError::Other(e.to_string()))?;
     Ok(Some(path))
+}
+
+/// The demo ward's asset register (Y5, K3.1): the two systems the policy
+/// names, the resident register with its data, an operations secret of
+/// the information policy section, two managed areas, named operators,
+/// grants with time, weekday, zone and area conditions, and one request
+/// waiting for its manager.
+async fn load_assets(
+    tx: &mut crate::db::Conn,
+    units: &HashMap<&str, OrgUnitId>,
+    pids: &[crate::ids::PersonId],
+    now: i64,
+) -> Result<(), DemoError> {
+    use crate::assets::conditions::{ConditionsDoc, WindowDoc};
+    use crate::assets::store::{self as asset_store, AssetColumns, Terms};
+    use crate::assets::{AssetKind, SubjectRef};
+    let server_room =
+        asset_store::insert_area(tx, "server-room", "情報政策課サーバ室", now).await?;
+    let counter = asset_store::insert_area(tx, "koseki-counter", "戸籍住民課窓口", now).await?;
+    let _ = (server_room, counter);
+    // (code, name, kind, parent, unit, manager index, level, ground,
+    //  integrity/availability, national r6, personal, zone, external)
+    type DemoAsset = (
+        &'static str,
+        &'static str,
+        AssetKind,
+        Option<&'static str>,
+        &'static str,
+        usize,
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+        bool,
+        &'static str,
+        bool,
+    );
+    const ASSETS: &[DemoAsset] = &[
+        (
+            "juki",
+            "住民基本台帳システム",
+            AssetKind::System,
+            None,
+            "koseki",
+            14,
+            "secret",
+            Some("K3.1.1.a"),
+            "high",
+            "3A",
+            true,
+            "my_number",
+            false,
+        ),
+        (
+            "juki-db",
+            "住民記録データ",
+            AssetKind::Dataset,
+            Some("juki"),
+            "koseki",
+            14,
+            "secret",
+            Some("K3.1.1.a"),
+            "high",
+            "3A",
+            true,
+            "my_number",
+            false,
+        ),
+        (
+            "network-config",
+            "庁内ネットワーク機器設定情報",
+            AssetKind::Dataset,
+            None,
+            "johoseisaku",
+            2,
+            "secret",
+            Some("K3.1.1.b"),
+            "high",
+            "3B",
+            false,
+            "lgwan",
+            false,
+        ),
+        (
+            "bunsho",
+            "文書管理システム",
+            AssetKind::System,
+            None,
+            "somu-ka",
+            9,
+            "general",
+            None,
+            "normal",
+            "2",
+            false,
+            "lgwan",
+            false,
+        ),
+        (
+            "facility",
+            "施設予約システム",
+            AssetKind::System,
+            None,
+            "bunka-ka",
+            25,
+            "general",
+            None,
+            "normal",
+            "2",
+            true,
+            "internet",
+            true,
+        ),
+        (
+            "library",
+            "図書館システム",
+            AssetKind::System,
+            None,
+            "toshokan",
+            30,
+            "general",
+            None,
+            "normal",
+            "2",
+            true,
+            "internet",
+            true,
+        ),
+        (
+            "library-patrons",
+            "図書館利用者情報",
+            AssetKind::Dataset,
+            Some("library"),
+            "toshokan",
+            30,
+            "secret",
+            Some("K3.1.1.a"),
+            "high",
+            "3C",
+            true,
+            "internet",
+            false,
+        ),
+    ];
+    let mut ids: HashMap<&str, i64> = HashMap::new();
+    for (
+        code,
+        name,
+        kind,
+        parent,
+        unit,
+        manager,
+        level,
+        ground,
+        ia,
+        r6,
+        personal,
+        zone,
+        external,
+    ) in ASSETS
+    {
+        let id = asset_store::insert_asset(
+            tx,
+            &AssetColumns {
+                code,
+                name,
+                name_en: "",
+                kind: *kind,
+                parent_id: parent.and_then(|p| ids.get(p).copied()),
+                owner_org_unit_id: units[unit],
+                security_manager_id: Some(pids[*manager]),
+                confidentiality: level,
+                secret_ground: *ground,
+                integrity: ia,
+                availability: ia,
+                national_c: if *level == "secret" { "3" } else { "2" },
+                national_c_r6: r6,
+                personal_info: *personal,
+                zone,
+                external_connection: *external,
+                description: "",
+            },
+            now,
+        )
+        .await?;
+        ids.insert(code, id);
+    }
+    // K18: operators named for the systems they run.
+    for (asset, person, reason) in [
+        ("facility", 26, "施設予約システムの運用保守"),
+        ("library", 31, "図書館システムの運用保守"),
+        ("network-config", 4, "ネットワーク機器の設定変更"),
+    ] {
+        asset_store::insert_operator(tx, ids[asset], pids[person], Some(pids[2]), reason, now)
+            .await?;
+    }
+    let office_hours = ConditionsDoc {
+        windows: vec![WindowDoc {
+            start: "08:30".into(),
+            end: "17:15".into(),
+        }],
+        weekdays: ["mon", "tue", "wed", "thu", "fri"]
+            .iter()
+            .map(|d| d.to_string())
+            .collect(),
+        zones: vec!["my_number".into()],
+        areas: vec![],
+    };
+    let at_counter = ConditionsDoc {
+        areas: vec!["koseki-counter".into()],
+        ..office_hours.clone()
+    };
+    // (asset, person index, actions, conditions, approver index)
+    let grants: [(&str, usize, &[&str], &ConditionsDoc, usize); 4] = [
+        ("juki", 15, &["read", "write"], &office_hours, 14),
+        ("juki-db", 15, &["read", "write"], &office_hours, 14),
+        ("juki-db", 17, &["read"], &at_counter, 14),
+        (
+            "library-patrons",
+            32,
+            &["read"],
+            &ConditionsDoc::default(),
+            30,
+        ),
+    ];
+    for (asset, person, actions, conditions, approver) in grants {
+        let terms = Terms {
+            asset_id: ids[asset],
+            subject: SubjectRef::Person(pids[person].0),
+            actions: actions.iter().map(|a| a.to_string()).collect(),
+            valid_from: None,
+            valid_until: None,
+            conditions: conditions.clone(),
+            unit_reason: None,
+        };
+        let request =
+            asset_store::insert_request(tx, &terms, "窓口業務のため", Some(pids[person]), now)
+                .await?;
+        let grant =
+            asset_store::insert_grant(tx, &terms, Some(request), Some(pids[approver]), now).await?;
+        asset_store::decide_request(
+            tx,
+            request,
+            "approved",
+            Some(pids[approver]),
+            "業務上必要",
+            Some(grant),
+            now,
+        )
+        .await?;
+    }
+    // One request waiting for the 戸籍住民課長.
+    let waiting = Terms {
+        asset_id: ids["juki-db"],
+        subject: SubjectRef::Person(pids[17].0),
+        actions: vec!["export".into()],
+        valid_from: None,
+        valid_until: None,
+        conditions: at_counter,
+        unit_reason: None,
+    };
+    asset_store::insert_request(
+        tx,
+        &waiting,
+        "証明書発行の控えを庁内の保存媒体へ複製するため",
+        Some(pids[17]),
+        now,
+    )
+    .await?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! stores behind them. See ARCHITECTURE.md for the map.
 
 pub mod app;
+pub mod assets;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -28,6 +28,15 @@ use utoipa::OpenApi;
         crate::ledger::search_api::search, crate::ledger::search_api::view, crate::ledger::search_api::analysis,
         crate::ledger::search_api::list_reports, crate::ledger::search_api::file_report,
         crate::ledger::bundle::api_freeze, crate::ledger::bundle::api_list, crate::ledger::bundle::api_download,
+        crate::assets::api::check, crate::assets::api::check_batch,
+        crate::assets::api::list_assets, crate::assets::api::create_asset, crate::assets::api::get_asset,
+        crate::assets::api::update_asset, crate::assets::api::retire_asset, crate::assets::api::name_operator,
+        crate::assets::api::end_operator, crate::assets::api::list_grants, crate::assets::api::who_can_access,
+        crate::assets::api::start_review, crate::assets::api::what_can_access, crate::assets::api::list_requests,
+        crate::assets::api::request_access, crate::assets::api::decide_request, crate::assets::api::withdraw_request,
+        crate::assets::api::end_grant, crate::assets::api::get_review, crate::assets::api::decide_item,
+        crate::assets::api::complete_review, crate::assets::api::get_scales, crate::assets::api::put_scale,
+        crate::assets::api::list_areas, crate::assets::api::create_area,
         openapi_doc,
     ),
     components(schemas(crate::web::error::Problem, crate::web::error::FieldError)),
@@ -37,6 +46,8 @@ use utoipa::OpenApi;
          (name = "people", description = "people and personnel events (K17.3)"),
          (name = "records", description = "records of every change (K16.2)"),
          (name = "settings", description = "ward settings (K17.4)"),
+         (name = "access", description = "access decisions for ward systems (bearer token with access:check), requests, grants and reviews (K3.2.1, K12.1.2, K17.2, K18). A decision names the person by 職員番号 and the asset by its register code; an unknown one is a 422 naming the field, never a silent deny"),
+         (name = "assets", description = "the information asset register and its classification scales (Y5, K3.1)"),
          (name = "ledger", description = "the access-record ledger: C2SP tlog-tiles, signed-note checkpoints, RFC 9162 proofs (K16.2)"))
 )]
 pub struct ApiDoc;

@@ -72,6 +72,26 @@ pub const DEFS: &[SettingDef] = &[
         max: 36500,
         clause: "K16.2.1",
     },
+    // K18: admin rights are held by the security manager and the
+    // 「必要最小限」 of named 運用管理者; an asset with more holders than this
+    // is flagged on its manager's pages and in the compliance checks.
+    SettingDef {
+        key: "access.admin_limit_per_system",
+        default: 3,
+        min: 1,
+        max: 20,
+        clause: "K18",
+    },
+    // K3.2.1, K17.2: access rights are reviewed (棚卸し) at least this
+    // often; an asset with grants (or 秘密情報) not reviewed within it is
+    // flagged as overdue.
+    SettingDef {
+        key: "access.review_interval_days",
+        default: 365,
+        min: 30,
+        max: 1826,
+        clause: "K3.2.1",
+    },
 ];
 
 pub fn def(key: &str) -> Option<&'static SettingDef> {

@@ -231,3 +231,25 @@ impl FromRequestParts<AppState> for LedgerContentReader {
         }
     }
 }
+
+/// A caller with the `access:check` scope, and its address.
+pub struct AccessChecker(pub SystemCaller, pub String);
+
+impl FromRequestParts<AppState> for AccessChecker {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = crate::auth::session::client_ip(parts);
+        match from_headers(state, parts).await {
+            Ok(Some(c)) if c.has("access:check") => Ok(AccessChecker(c, ip)),
+            Ok(Some(_)) => Err(
+                crate::web::error::ApiError(AppError::Forbidden("access:check")).into_response(),
+            ),
+            Ok(None) => Err(crate::web::error::ApiError(AppError::Unauthenticated).into_response()),
+            Err(e) => Err(crate::web::error::ApiError(e).into_response()),
+        }
+    }
+}

@@ -341,7 +341,7 @@ both_engines!(
                 json!({ "reason": "  ", "query": { "actor": "staff:1" } }),
                 "reason",
             ),
-            (json!({ "query": { "actor": "staff:1" } }), "body"),
+            (json!({ "query": { "actor": "staff:1" } }), "reason"),
             (q(json!({})), "query"),
             (q(json!({ "actor": "nobody" })), "query"),
             (q(json!({ "from": "2026-02-30" })), "query.from"),

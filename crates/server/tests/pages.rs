@@ -355,7 +355,7 @@ fn cast(app: &TestApp) -> Vec<String> {
 
 /// The page routes rendered by `every_page_in_japanese_and_english_for_each_role`
 /// (the login page to a visitor there too).
-const RENDERED: [&str; 13] = [
+const RENDERED: [&str; 17] = [
     "/",
     "/me",
     "/password",
@@ -369,6 +369,10 @@ const RENDERED: [&str; 13] = [
     "/settings",
     "/records",
     "/login",
+    "/assets",
+    "/assets/{id}",
+    "/access",
+    "/access-reviews/{id}",
 ];
 
 /// A page added to the org, people or account pages without a row in the
@@ -410,6 +414,23 @@ both_engines!(
         let unit_en = "戸籍住民課 — Organisation and roles".to_string();
         let person_ja = format!("{name} — 職員");
         let person_en = format!("{name} — People");
+        let juki = scalar(&app, "SELECT id FROM assets WHERE code = 'juki'").await;
+        let asset_path = format!("/assets/{juki}");
+        let mut manager = app.logged_in(&manager_of(&app, "戸籍住民課")).await;
+        let review = manager
+            .request(
+                Method::POST,
+                &format!("/api/v1/assets/{juki}/reviews"),
+                None,
+                vec![],
+            )
+            .await
+            .json()["id"]
+            .as_i64()
+            .unwrap();
+        let review_path = format!("/access-reviews/{review}");
+        let review_ja = format!("アクセス権限の棚卸し #{review}");
+        let review_en = format!("Access review #{review}");
         // (path, Japanese title, English title, who may: y/n per ROLES)
         let pages: Vec<(&str, &str, &str, &str)> = vec![
             ("/", "ホーム", "Home", "yyyyyyyyy"),
@@ -440,6 +461,20 @@ both_engines!(
             ("/accounts", "アカウント管理", "Accounts", "nnnnyynnn"),
             ("/settings", "設定", "Settings", "nnnnnynnn"),
             ("/records", "操作記録", "Records", "nnnnnyyyy"),
+            (
+                "/assets",
+                "情報資産台帳",
+                "Information asset register",
+                "yyyyyyyyy",
+            ),
+            (
+                &asset_path,
+                "住民基本台帳システム — 情報資産台帳",
+                "住民基本台帳システム — Information asset register",
+                "yyyyyyyyy",
+            ),
+            ("/access", "アクセス権限", "Access rights", "yyyyyyyyn"),
+            (&review_path, &review_ja, &review_en, "nnnnyyyyy"),
         ];
         for (col, login) in cast(&app).iter().enumerate() {
             let mut c = app.logged_in(login).await;

@@ -299,6 +299,198 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         Body::Form(&[("reason", "")]),
         "nnnnnnyynn",
     ),
+    // Information assets and access rights (SPEC §3.4).
+    (
+        "POST",
+        "/api/v1/access/check",
+        Body::Json("{}"),
+        "nnnnnnnnnn",
+    ),
+    (
+        "POST",
+        "/api/v1/access/check/batch",
+        Body::Json("{}"),
+        "nnnnnnnnnn",
+    ),
+    ("GET", "/api/v1/assets", Body::None, "nyyyyyyyyy"),
+    ("POST", "/api/v1/assets", Body::Json("{}"), "nnnnnyynnn"),
+    ("GET", "/api/v1/assets/{id}", Body::None, "nyyyyyyyyy"),
+    ("PUT", "/api/v1/assets/{id}", Body::Json("{}"), "nnnnnyynnn"),
+    (
+        "POST",
+        "/api/v1/assets/{id}/retire",
+        Body::Json(r#"{"reason": "x"}"#),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/api/v1/assets/{id}/operators",
+        Body::Json(r#"{"person_id": 1, "reason": "x"}"#),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/api/v1/assets/{id}/operators/{op}/end",
+        Body::None,
+        "nnnnnyynnn",
+    ),
+    (
+        "GET",
+        "/api/v1/assets/{id}/grants",
+        Body::None,
+        "nnnnnyyyyy",
+    ),
+    (
+        "GET",
+        "/api/v1/assets/{id}/access",
+        Body::None,
+        "nnnnnyyyyy",
+    ),
+    (
+        "POST",
+        "/api/v1/assets/{id}/reviews",
+        Body::None,
+        "nnnnnyynnn",
+    ),
+    (
+        "GET",
+        "/api/v1/people/{id}/access",
+        Body::None,
+        "nnnnnyyyyy",
+    ),
+    ("GET", "/api/v1/access-requests", Body::None, "nyyyyyyyyn"),
+    (
+        "POST",
+        "/api/v1/access-requests",
+        Body::Json("{}"),
+        "nyyyyyyyyn",
+    ),
+    (
+        "POST",
+        "/api/v1/access-requests/{id}/decision",
+        Body::Json(r#"{"approve": false}"#),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/api/v1/access-requests/{id}/withdraw",
+        Body::None,
+        "nyyyyyyyyn",
+    ),
+    (
+        "POST",
+        "/api/v1/grants/{id}/end",
+        Body::Json(r#"{"reason": "x"}"#),
+        "nnnnnyynnn",
+    ),
+    (
+        "GET",
+        "/api/v1/access-reviews/{id}",
+        Body::None,
+        "nnnnnyyyyy",
+    ),
+    (
+        "POST",
+        "/api/v1/access-reviews/{id}/items",
+        Body::Json(r#"{"grant_id": 0, "decision": "confirm"}"#),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/api/v1/access-reviews/{id}/complete",
+        Body::None,
+        "nnnnnyynnn",
+    ),
+    (
+        "GET",
+        "/api/v1/classification-scales",
+        Body::None,
+        "nyyyyyyyyy",
+    ),
+    (
+        "PUT",
+        "/api/v1/classification-scales/{axis}",
+        Body::Json(r#"{"levels": []}"#),
+        "nnnnnnynnn",
+    ),
+    ("GET", "/api/v1/managed-areas", Body::None, "nyyyyyyyyy"),
+    (
+        "POST",
+        "/api/v1/managed-areas",
+        Body::Json("{}"),
+        "nnnnnnynnn",
+    ),
+    ("GET", "/assets", Body::None, "nyyyyyyyyy"),
+    ("POST", "/assets", Body::Form(&[("code", "")]), "nnnnnyynnn"),
+    ("GET", "/assets/{id}", Body::None, "nyyyyyyyyy"),
+    (
+        "POST",
+        "/assets/{id}",
+        Body::Form(&[("code", "")]),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/assets/{id}/retire",
+        Body::Form(&[("reason", "")]),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/assets/{id}/operators",
+        Body::Form(&[("person_id", "")]),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/assets/{id}/operators/{op}/end",
+        Body::Form(&[]),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/assets/{id}/requests",
+        Body::Form(&[("purpose", "")]),
+        "nyyyyyyyyn",
+    ),
+    (
+        "POST",
+        "/assets/{id}/reviews",
+        Body::Form(&[]),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/access-requests/{id}/decision",
+        Body::Form(&[("decision", "reject")]),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/access-requests/{id}/withdraw",
+        Body::Form(&[]),
+        "nyyyyyyyyn",
+    ),
+    (
+        "POST",
+        "/grants/{id}/end",
+        Body::Form(&[("reason", "")]),
+        "nnnnnyynnn",
+    ),
+    ("GET", "/access-reviews/{id}", Body::None, "nnnnnyyyyy"),
+    (
+        "POST",
+        "/access-reviews/{id}/items",
+        Body::Form(&[("grant_id", "")]),
+        "nnnnnyynnn",
+    ),
+    (
+        "POST",
+        "/access-reviews/{id}/complete",
+        Body::Form(&[]),
+        "nnnnnyynnn",
+    ),
+    ("GET", "/access", Body::None, "nyyyyyyyyn"),
 ];
 
 /// Logins for each column (None for anonymous).
@@ -383,7 +575,9 @@ async fn check_matrix(app: TestApp) {
             .replace("{id}", id)
             .replace("{code}", "en")
             .replace("{*path}", "0/000.p/1")
-            .replace("{index}", "0");
+            .replace("{index}", "0")
+            .replace("{op}", "0")
+            .replace("{axis}", "integrity");
         if route.contains("/proof/inclusion") {
             path = format!("{path}?index=0&size=1");
         } else if route.contains("/proof/consistency") {

@@ -192,6 +192,10 @@ permissions!(
     ViewStaffRecords,
     ReadViewingReports,
     FreezeEvidence,
+    ManageAssets,
+    RequestAccess,
+    DecideAccess,
+    ViewAccess,
 );
 
 #[cfg(test)]

@@ -920,13 +920,13 @@ const PRUNE_PAGE: i64 = 2000;
 const RANGES_PER_RECORD: usize = 200;
 const DAY_US: i64 = 86_400 * 1_000_000;
 
-/// The classification of a record by its sender, **interim rule** until
-/// the asset register (SPEC §3.4) classifies systems and data sets: a
-/// system's row in `system_classification` if it has one; else Mamori's
-/// own records (system `mamori`) are general; any other system —
-/// registered without a classification, or unknown — is secret, because
-/// keeping records longer is the safe side. The asset register replaces
-/// this function and `store::system_classifications`.
+/// The classification of a record by its sender: the system's entry in
+/// the asset register (an asset of kind `system` with the same code, K3.1)
+/// if it has one; else its row in the older `system_classification`
+/// table; else Mamori's own records (system `mamori`) are general; any
+/// other system — unregistered, or unknown, such as `mamori-access`, the
+/// decisions on 秘密情報 — is secret, because keeping records longer is the
+/// safe side. `store::system_classifications` gathers the first two.
 pub fn classification_of(
     explicit: &std::collections::HashMap<String, String>,
     system: &str,

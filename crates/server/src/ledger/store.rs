@@ -310,11 +310,39 @@ pub async fn system_classifications(
         "SELECT s.code, c.classification FROM systems s
          JOIN system_classification c ON c.system_id = s.id",
     )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: std::collections::HashMap<String, String> = rows
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    // The asset register classifies systems (K3.1); it wins over the
+    // interim table for every system it holds.
+    let registered = sqlx::query(
+        "SELECT a.code, l.is_secret FROM assets a
+         JOIN classification_levels l ON l.axis = 'confidentiality' AND l.code = a.confidentiality
+         WHERE a.kind = 'system' AND a.retired_at IS NULL",
+    )
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect()
+    for r in registered {
+        let secret: i64 = r.try_get(1)?;
+        out.insert(
+            r.try_get(0)?,
+            if secret != 0 { "secret" } else { "general" }.to_string(),
+        );
+    }
+    Ok(out)
+}
+
+/// Makes the pruning job start over (after a system's classification
+/// changed), so records that became due under the new one are found.
+pub async fn restart_pruning(conn: &mut Conn) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE ledger_retention SET bound_idx = 0, cutoff_us = $1")
+        .bind(-i64::MAX)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Sets a system's classification (`secret` or `general`); `false` if no
@@ -342,10 +370,7 @@ pub async fn set_system_classification(
     .bind(classification)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE ledger_retention SET bound_idx = 0, cutoff_us = $1")
-        .bind(-i64::MAX)
-        .execute(&mut *conn)
-        .await?;
+    restart_pruning(conn).await?;
     Ok(true)
 }
 

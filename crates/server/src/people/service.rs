@@ -254,8 +254,8 @@ async fn apply(
     Ok(())
 }
 
-/// Ends what was tied to the person's old post: their role assignments
-/// (K17.3). Access grants, once they exist, end here too.
+/// Ends what was tied to the person's old post (K17.3): their role
+/// assignments, their access grants and their appointments as 運用管理者.
 async fn end_post(
     conn: &mut Conn,
     state: &AppState,
@@ -272,6 +272,7 @@ async fn end_post(
             .detail(json!({ "assignment_id": a.id, "role": a.role, "valid_to": end, "reason": "personnel_event" }));
         records::append(conn, state.clock().unix_micros(), &rec).await?;
     }
+    crate::assets::service::end_post(conn, state, who, person.id, "personnel_event").await?;
     Ok(())
 }
 

@@ -21,7 +21,21 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         // A syntax error has no meaningful field: the body as a whole is wrong.
-        let field = if path == "." || inner.is_syntax() || inner.is_eof() {
+        // A missing field is named by serde only in the message.
+        let missing = inner
+            .to_string()
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next())
+            .map(String::from);
+        let field = if inner.is_syntax() || inner.is_eof() {
+            "body".to_string()
+        } else if let Some(m) = missing {
+            if path == "." {
+                m
+            } else {
+                format!("{path}.{m}")
+            }
+        } else if path == "." {
             "body".to_string()
         } else {
             path

@@ -39,6 +39,11 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "ledger_analysis.html",
     "ledger_viewing_reports.html",
     "ledger_evidence.html",
+    "assets.html",
+    "asset_form.html",
+    "asset.html",
+    "access_review.html",
+    "access.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -127,6 +132,8 @@ impl Chrome {
                 "nav.viewing_reports",
             ),
             (A::FreezeEvidence, "/ledger/evidence", "nav.evidence"),
+            (A::ViewSystems, "/assets", "nav.assets"),
+            (A::RequestAccess, "/access", "nav.access"),
         ];
         if !actor.must_change {
             for (action, href, key) in entries {
