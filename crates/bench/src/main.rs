@@ -3,8 +3,13 @@
 //! and 100 concurrent logins (throughput and peak RSS, which must stay
 //! bounded because Argon2 work is queued). Prints a Markdown table.
 //!
+//! Then the ledger over HTTP against a plain PostgreSQL table, and access
+//! decisions over HTTP on the issue's generated ward model.
+//!
 //! Usage: mamori-bench SPINE_BINARY [ROUNDS]
+//! `MAMORI_BENCH_ONLY=access` runs the access-decision part alone.
 
+mod access;
 mod ingest;
 
 use std::path::{Path, PathBuf};
@@ -96,6 +101,12 @@ async fn main() {
             .unwrap_or_else(|| "target/release/mamori".into()),
     );
     let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+    if std::env::var("MAMORI_BENCH_ONLY").as_deref() == Ok("access") {
+        println!("| measure | result | goal |");
+        println!("| --- | --- | --- |");
+        access_part(&bin).await;
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("mamori-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -238,6 +249,72 @@ async fn main() {
     }
     println!(
         "| ledger ingest, 64 clients × single-record requests | {single_rate:.0} records/s, p50 {:.1} ms, p99 {:.1} ms to durable | ≥ 10,000/s, p99 ≤ 50 ms |",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+    access_part(&bin).await;
+}
+
+/// Access decisions over HTTP on the generated ward (issue 4).
+async fn access_part(bin: &Path) {
+    let dir = std::env::temp_dir().join(format!("mamori-bench-access-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = free_port();
+    let child = start(bin, &dir, port, true);
+    wait_ready(port, Duration::from_secs(60))
+        .await
+        .expect("ready");
+    stop(child);
+    let t = Instant::now();
+    let grants = std::sync::Arc::new(
+        access::generate(&dir)
+            .await
+            .expect("generate the ward model"),
+    );
+    let generated = t.elapsed();
+    let port = free_port();
+    let t = Instant::now();
+    let child = start(bin, &dir, port, false);
+    wait_ready(port, Duration::from_secs(120))
+        .await
+        .expect("ready");
+    let ready = t.elapsed();
+    let rss = rss_kib(child.id(), "VmRSS:");
+    let out = Command::new(bin)
+        .arg("--data")
+        .arg(&dir)
+        .args([
+            "token",
+            "create",
+            "--system",
+            "facility",
+            "--scope",
+            "access:check",
+        ])
+        .output()
+        .expect("token");
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let each: usize = std::env::var("MAMORI_BENCH_CHECKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    // Warm up, then measure.
+    let _ = access::decisions(port, &token, &grants, 8, 200).await;
+    let (rate, allowed, p50, p99) = access::decisions(port, &token, &grants, 32, each).await;
+    stop(child);
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "| generated ward ({} units, {} staff, {} assets of which 20 % secret, {} grants) written in | {:.1} s | — |",
+        access::UNITS, access::STAFF, access::ASSETS, access::GRANTS, generated.as_secs_f64()
+    );
+    println!(
+        "| start to ready with that model loaded into the engine; RSS after | {:.0} ms; {:.1} MB | report |",
+        ready.as_secs_f64() * 1e3,
+        rss as f64 / 1024.0
+    );
+    println!(
+        "| access decisions over HTTP, 32 keep-alive clients, {each} each (secret ones recorded) | {rate:.0} decisions/s ({:.1} % allowed), p50 {:.2} ms, p99 {:.2} ms | ≥ 20,000/s |",
+        allowed * 100.0,
         p50.as_secs_f64() * 1e3,
         p99.as_secs_f64() * 1e3
     );

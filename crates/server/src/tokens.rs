@@ -99,6 +99,7 @@ pub async fn revoke(state: &AppState, id: i64) -> Result<(), TokenError> {
     let rec = Record::new(Who::Cli, "token.revoke", format!("token:{id}"), "K16.2.2");
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
+    cache::clear();
     Ok(())
 }
 
@@ -141,23 +142,72 @@ pub async fn from_headers(
     if tok.is_empty() || tok.len() > 200 {
         return Err(AppError::Unauthenticated);
     }
+    let digest = token::digest(tok);
+    if let Some(hit) = cache::get(&digest) {
+        return Ok(Some(hit));
+    }
     let mut conn = state.db().pool().acquire().await?;
     let row = sqlx::query(
         "SELECT t.id, s.code, t.scopes FROM api_tokens t JOIN systems s ON s.id = t.system_id
          WHERE t.digest = $1 AND t.revoked_at IS NULL",
     )
-    .bind(token::digest(tok))
+    .bind(&digest)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(r) = row else {
         return Err(AppError::Unauthenticated);
     };
     let scopes: String = r.try_get(2)?;
-    Ok(Some(SystemCaller {
+    let caller = SystemCaller {
         token_id: r.try_get(0)?,
         system_code: r.try_get(1)?,
         scopes: scopes.split_whitespace().map(String::from).collect(),
-    }))
+    };
+    cache::put(digest, caller.clone());
+    Ok(Some(caller))
+}
+
+/// Live tokens seen in the last [`cache::TTL`], so that the decision API
+/// (tens of thousands of calls a second) does not read the database for
+/// every call. Only tokens found live are kept, by digest; a token revoked
+/// (`mamori token revoke`, possibly from another process) stops working
+/// within the TTL, and at once in the process that revoked it.
+pub mod cache {
+    use super::SystemCaller;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    pub const TTL: Duration = Duration::from_secs(2);
+    const MAX: usize = 10_000;
+
+    fn map() -> &'static Mutex<HashMap<String, (SystemCaller, Instant)>> {
+        static M: OnceLock<Mutex<HashMap<String, (SystemCaller, Instant)>>> = OnceLock::new();
+        M.get_or_init(|| Mutex::new(HashMap::new()))
+    }
+
+    pub fn get(digest: &str) -> Option<SystemCaller> {
+        let m = map().lock().unwrap_or_else(|e| e.into_inner());
+        m.get(digest)
+            .filter(|(_, at)| at.elapsed() < TTL)
+            .map(|(c, _)| c.clone())
+    }
+
+    pub fn put(digest: String, caller: SystemCaller) {
+        let mut m = map().lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= MAX {
+            m.retain(|_, (_, at)| at.elapsed() < TTL);
+            if m.len() >= MAX {
+                m.clear();
+            }
+        }
+        m.insert(digest, (caller, Instant::now()));
+    }
+
+    /// Forgets everything (a revocation in this process).
+    pub fn clear() {
+        map().lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 /// A caller with the `ledger:write` scope.

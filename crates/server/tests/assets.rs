@@ -250,6 +250,19 @@ async fn decision_api(app: TestApp) {
     )
     .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // A revoked token stops at once (the lookup cache is dropped).
+    let spare = token(&app, &["access:check"]).await;
+    let ask = q(KOSEKI_LEADER, "read", "juki", TUE_10, "my_number");
+    assert_eq!(
+        check(&app, &spare, ask.clone()).await.status,
+        StatusCode::OK
+    );
+    let spare_id = scalar(&app, "SELECT MAX(id) FROM api_tokens").await;
+    mamori_server::tokens::revoke(&app.state, spare_id)
+        .await
+        .unwrap();
+    let r = check(&app, &spare, ask).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     // The batch answers each in place; a bad one carries its errors.
     let r = bearer(
@@ -287,9 +300,9 @@ async fn decision_api(app: TestApp) {
         "SELECT COUNT(*) FROM ledger_index WHERE system = 'mamori-access'",
     )
     .await;
-    // 11 single checks on secret assets above (1 + 3 + 1 + 2 + 2 + 2)
-    // plus one in the batch.
-    assert_eq!(secret, 12, "decision records");
+    // 12 single checks on secret assets above (1 + 3 + 1 + 2 + 2 + 2, and
+    // the one with the token later revoked) plus one in the batch.
+    assert_eq!(secret, 13, "decision records");
     let denied = scalar(
         &app,
         "SELECT COUNT(*) FROM ledger_index WHERE system = 'mamori-access' AND result = 'denied'",
@@ -301,8 +314,8 @@ async fn decision_api(app: TestApp) {
     )
     .await;
     assert_eq!(
-        allowed, 4,
-        "leader read, manager administer, part-time at the counter, the batch"
+        allowed, 5,
+        "leader read (twice), manager administer, part-time at the counter, the batch"
     );
     // The rest were refused (the check at "now" states no zone, so the
     // grant's zone condition is not met).
@@ -1239,3 +1252,65 @@ async fn pages(app: TestApp) {
     assert!(r.text().contains("入力してください"), "reason required");
 }
 both_engines!(asset_pages_work_in_japanese, pages);
+
+/// The API answers exactly what the engine answers in-process.
+async fn api_equals_engine(app: TestApp) {
+    use mamori_policy::access::{Action, Context, NetworkZone, Request};
+    let tok = token(&app, &["access:check"]).await;
+    let codes = [
+        "juki",
+        "juki-db",
+        "network-config",
+        "bunsho",
+        "facility",
+        "library",
+        "library-patrons",
+    ];
+    let mut asks = Vec::new();
+    for p in 0..43 {
+        for code in codes {
+            for action in ["read", "write", "export", "administer"] {
+                asks.push((p, code, action));
+            }
+        }
+    }
+    let at = time::OffsetDateTime::parse(TUE_10, &time::format_description::well_known::Rfc3339)
+        .unwrap();
+    for chunk in asks.chunks(1000) {
+        let requests: Vec<Value> = chunk
+            .iter()
+            .map(|(p, code, action)| q(*p, action, code, TUE_10, "my_number"))
+            .collect();
+        let r = bearer(
+            &app,
+            Method::POST,
+            "/api/v1/access/check/batch",
+            &tok,
+            Some(json!({ "requests": requests })),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let results = r.json()["results"].clone();
+        let model = app.state.access().read();
+        for (i, (p, code, action)) in chunk.iter().enumerate() {
+            let subject = model.person_by_number[&num(*p)];
+            let asset = model.asset_by_code[*code];
+            let d = model
+                .engine
+                .decide(&Request {
+                    subject,
+                    action: action.parse::<Action>().unwrap(),
+                    asset,
+                    context: Context {
+                        at,
+                        zone: Some(NetworkZone::MyNumber),
+                        area: None,
+                    },
+                })
+                .unwrap();
+            assert_eq!(results[i]["allow"], d.allow, "{p} {action} {code}");
+            assert_eq!(results[i]["reason"], d.reason.code(), "{p} {action} {code}");
+        }
+    }
+}
+both_engines!(the_api_answers_as_the_engine_does, api_equals_engine);

@@ -98,13 +98,36 @@ async fn prune(app: &TestApp) -> mamori_server::ledger::PruneReport {
         .unwrap()
 }
 
+/// Classifies a sending system: through its entry in the asset register
+/// when it has one (the demo's `facility` and `library`), else through the
+/// older per-system table.
 async fn classify(app: &TestApp, system: &str, class: &str) {
     let mut conn = app.state.db().pool().acquire().await.unwrap();
-    assert!(
-        mamori_server::ledger::store::set_system_classification(&mut conn, system, class)
+    let registered = sqlx::query("SELECT id FROM assets WHERE code = $1 AND kind = 'system'")
+        .bind(system)
+        .fetch_optional(&mut *conn)
+        .await
+        .unwrap()
+        .is_some();
+    if registered {
+        let ground = (class == "secret").then_some("K3.1.1.b");
+        sqlx::query("UPDATE assets SET confidentiality = $1, secret_ground = $2 WHERE code = $3")
+            .bind(class)
+            .bind(ground)
+            .bind(system)
+            .execute(&mut *conn)
             .await
-            .unwrap()
-    );
+            .unwrap();
+        mamori_server::ledger::store::restart_pruning(&mut conn)
+            .await
+            .unwrap();
+    } else {
+        assert!(
+            mamori_server::ledger::store::set_system_classification(&mut conn, system, class)
+                .await
+                .unwrap()
+        );
+    }
 }
 
 async fn assert_intact(app: &TestApp) {
@@ -151,8 +174,8 @@ fn listed(records: &[Value]) -> Vec<u64> {
 both_engines!(
     k16_2_1_old_records_pruned_proofs_still_verify,
     |app: TestApp| async move {
-        // library stays unclassified (secret by the interim rule);
-        // facility is general.
+        // library is secret, facility general.
+        classify(&app, "library", "secret").await;
         classify(&app, "facility", "general").await;
         let lib = token(&app, "library").await;
         let fac = token(&app, "facility").await;
@@ -349,6 +372,7 @@ both_engines!(
     |app: TestApp| async move {
         let lib = token(&app, "library").await;
         let fac = token(&app, "facility").await;
+        classify(&app, "library", "secret").await;
         classify(&app, "facility", "general").await;
         let s = post(&app, &lib, &["s1"], 0).await;
         let g = post(&app, &fac, &["g1"], 0).await;
@@ -386,12 +410,13 @@ both_engines!(
 both_engines!(
     k16_2_1_reclassified_system_is_pruned_on_its_new_period,
     |app: TestApp| async move {
+        classify(&app, "library", "secret").await;
         let lib = token(&app, "library").await;
         let s = post(&app, &lib, &["r1", "r2"], 0).await;
         checkpoint(&app).await;
         app.state.clock().advance(400 * DAY);
         prune(&app).await;
-        // Unclassified: secret, kept.
+        // Secret: kept.
         for &i in &s {
             assert_eq!(record_status(&app, &lib, i).await.status, StatusCode::OK);
         }

@@ -74,6 +74,9 @@ async fn garbage_never_breaks_the_server(app: TestApp) {
         "/api/v1/approver?clause=K13.3&org_unit_id=99999",
         "/api/v1/records?before=-1&limit=100000",
         "/api/v1/org-units/-1",
+        "/api/v1/assets/abc",
+        "/api/v1/assets/1/access?at=yesterday",
+        "/api/v1/assets/1/grants?ended=maybe",
         "/people/abc",
         "/org/units/0",
         "/records?action=%25%25",
@@ -85,6 +88,9 @@ async fn garbage_never_breaks_the_server(app: TestApp) {
             r.status,
             r.text()
         );
+        if path.starts_with("/api/") && r.status.is_client_error() {
+            assert_eq!(r.content_type(), "application/problem+json", "GET {path}");
+        }
     }
 }
 

@@ -33,7 +33,13 @@ pub struct Model {
     pub last_change: i64,
     /// (unlock time, person) of temporary lockouts, to reload when they lapse.
     lock_expiries: BTreeSet<(i64, i64)>,
+    /// Since when the feed has had a hole just past `last_change`.
+    hole_since: Option<std::time::Instant>,
 }
+
+/// How long a hole in the feed's ids is waited for (a transaction that
+/// took an id and has not committed yet) before it is taken as a rollback.
+pub const GAP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct AccessModel(Arc<Inner>);
@@ -113,6 +119,20 @@ impl AccessModel {
             let Some(last) = changes.last().map(|c| c.0) else {
                 break;
             };
+            // Feed ids are handed out at insert and become visible at
+            // commit; on PostgreSQL a lower id can commit after a higher one
+            // (or never, when its transaction rolls back). Only the run of
+            // ids without a hole is passed for good; what follows a hole is
+            // applied now and again (reloading is idempotent) until the hole
+            // fills or has stayed open for `GAP_WAIT`.
+            let mut contiguous = after;
+            for (id, _, _) in &changes {
+                if *id == contiguous + 1 {
+                    contiguous = *id;
+                } else {
+                    break;
+                }
+            }
             // Collapse repeats: each entity is reloaded once per batch.
             let mut seen = BTreeSet::new();
             let mut loaded = Vec::new();
@@ -125,8 +145,20 @@ impl AccessModel {
             for change in loaded {
                 model.apply(change, now);
             }
-            model.last_change = last;
             applied += changes.len();
+            if contiguous == last {
+                model.last_change = last;
+                model.hole_since = None;
+                continue;
+            }
+            let since = *model.hole_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= GAP_WAIT {
+                model.last_change = last;
+                model.hole_since = None;
+            } else {
+                model.last_change = contiguous;
+                break;
+            }
         }
         // Temporary lockouts that have lapsed since.
         let lapsed: Vec<i64> = {

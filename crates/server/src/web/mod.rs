@@ -48,9 +48,56 @@ async fn security_headers(req: Request, next: Next) -> Response {
     res
 }
 
+/// The framework's own rejections (a path segment that is not a number, a
+/// query string that does not parse, a method not allowed) are plain text;
+/// on the API they become problem+json like every other error, naming the
+/// part of the request at fault.
+async fn api_rejections_as_problems(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !api || !res.status().is_client_error() || !plain {
+        return res;
+    }
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let field = if text.contains("path") || text.contains("Path") {
+        "path"
+    } else if text.contains("query") || text.contains("Query") {
+        "query"
+    } else {
+        "request"
+    };
+    let code = "error.bad_request";
+    let message = i18n::t(i18n::current(), code, &[("detail", text.clone())]);
+    let problem = error::Problem {
+        type_: format!("urn:mamori:problem:{code}"),
+        title: i18n::t(Lang::En, code, &[("detail", String::new())]),
+        status: status.as_u16(),
+        detail: Some(message.clone()),
+        code: code.into(),
+        field: Some(field.into()),
+        errors: vec![error::FieldError {
+            field: field.into(),
+            code: code.into(),
+            clause: None,
+            message,
+        }],
+    };
+    error::problem_response(status, &problem)
+}
+
 /// Applies the middleware every response passes through.
 pub fn layers(router: Router<AppState>) -> Router<AppState> {
     router
+        .layer(middleware::from_fn(api_rejections_as_problems))
         .layer(axum::extract::DefaultBodyLimit::max(12 * 1024 * 1024))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(with_lang))
