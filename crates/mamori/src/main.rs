@@ -85,6 +85,12 @@ enum LedgerCommand {
     /// Recompute the whole tree from the stored records; exit 0 when intact,
     /// 1 with the first record that does not match.
     Verify,
+    /// Replace the checkpoint signing key (K16.2.2) with the server stopped.
+    /// The log as it stands is signed by both keys (the handover), the old
+    /// key file is kept as `<file>.retired-<key id>`, and every earlier
+    /// checkpoint stays verifiable with the key of its time
+    /// (`GET /api/v1/ledger/keys`). Prints the new verifier key.
+    RotateKey,
     /// Check an evidence bundle offline (no database, no server): the
     /// checkpoint's signature and every record's inclusion proof. Exit 0
     /// when it verifies, 1 naming the first bad record, 2 when the file is
@@ -280,6 +286,23 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Ledger {
             what: LedgerCommand::VerifyBundle { .. },
         } => Ok(ExitCode::from(2)), // answered above, without settings
+        Command::Ledger {
+            what: LedgerCommand::RotateKey,
+        } => {
+            let data = cfg.data_dir.clone();
+            let key_path = cfg.ledger.signing_key.clone();
+            let state = AppState::open_cli(cfg).await.map_err(|e| e.to_string())?;
+            let now = state.clock().unix();
+            let r = state
+                .ledger()
+                .rotate_key(&data, key_path.as_deref(), now)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", r.new);
+            eprintln!("retired: {}", r.retired);
+            eprintln!("handover checkpoint (signed by both keys):\n{}", r.handover);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Ledger {
             what: LedgerCommand::Verify,
         } => {

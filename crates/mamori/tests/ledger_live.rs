@@ -353,3 +353,171 @@ fn postgres_sql_store() {
     });
     psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
+
+/// Key rotation (K16.2.2): `mamori ledger rotate-key` with the server
+/// stopped; afterwards the new key signs, the old checkpoints still verify
+/// with the old key, the handover carries both signatures and extends the
+/// old checkpoint, and `mamori ledger verify` passes. Refused while the
+/// server runs.
+#[test]
+fn rotating_the_signing_key_keeps_old_checkpoints_verifiable() {
+    use mamori_ledger::note::{open, Verifier};
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server {
+        data: dir.path().to_path_buf(),
+        db: None,
+    };
+    let p = port();
+    let mut child = Stopper(Some(server.start(p)));
+    let token = server.token();
+    let r = http(
+        p,
+        "POST",
+        "/api/v1/ledger/records",
+        Some(&token),
+        Some(&batch("k", 0, 20)),
+    )
+    .unwrap();
+    assert_eq!(r.0, 200, "{}", r.1);
+    let old_cp = http(p, "GET", "/api/v1/ledger/checkpoint", Some(&token), None)
+        .unwrap()
+        .1;
+    let old_key = http(p, "GET", "/api/v1/ledger/key", Some(&token), None)
+        .unwrap()
+        .1;
+    let old_key = old_key.trim().to_string();
+    // While the server runs, rotation is refused.
+    let out = server
+        .cmd()
+        .args(["ledger", "rotate-key"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stop"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    child.stop();
+
+    let out = server
+        .cmd()
+        .args(["ledger", "rotate-key"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_ne!(new_key, old_key);
+    let retired: Vec<_> = std::fs::read_dir(dir.path().join("ledger"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("signing.key.retired-")
+        })
+        .collect();
+    assert_eq!(retired.len(), 1, "the old key file is kept");
+
+    let p = port();
+    let mut child = Stopper(Some(server.start(p)));
+    let key_now = http(p, "GET", "/api/v1/ledger/key", Some(&token), None)
+        .unwrap()
+        .1;
+    assert_eq!(key_now.trim(), new_key);
+    let r = http(
+        p,
+        "POST",
+        "/api/v1/ledger/records",
+        Some(&token),
+        Some(&batch("k", 20, 5)),
+    )
+    .unwrap();
+    assert_eq!(r.0, 200);
+    let new_cp = http(p, "GET", "/api/v1/ledger/checkpoint", Some(&token), None)
+        .unwrap()
+        .1;
+    let keys: serde_json::Value = serde_json::from_str(
+        &http(p, "GET", "/api/v1/ledger/keys", Some(&token), None)
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0]["key"], old_key.as_str());
+    assert!(keys[0]["retired_at"].as_i64().is_some());
+    assert_eq!(keys[1]["key"], new_key.as_str());
+    let old_v = Verifier::parse(&old_key).unwrap();
+    let new_v = Verifier::parse(&new_key).unwrap();
+    // The old checkpoint verifies with the old key only; the new with the new.
+    assert_eq!(
+        open(old_cp.as_bytes(), std::slice::from_ref(&old_v))
+            .unwrap()
+            .verified
+            .len(),
+        1
+    );
+    assert!(open(old_cp.as_bytes(), std::slice::from_ref(&new_v))
+        .map(|n| n.verified.is_empty())
+        .unwrap_or(true));
+    assert_eq!(
+        open(new_cp.as_bytes(), std::slice::from_ref(&new_v))
+            .unwrap()
+            .verified
+            .len(),
+        1
+    );
+    // The handover is signed by both.
+    let handover = keys[0]["handover"].as_str().unwrap();
+    let both = open(handover.as_bytes(), &[old_v, new_v]).unwrap();
+    assert_eq!(both.verified.len(), 2, "{handover}");
+    // The new checkpoint extends the old one.
+    let size = |cp: &str| cp.lines().nth(1).unwrap().parse::<u64>().unwrap();
+    let (m, n) = (size(&old_cp), size(&new_cp));
+    let r = http(
+        p,
+        "GET",
+        &format!("/api/v1/ledger/proof/consistency?from={m}&to={n}"),
+        Some(&token),
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.0, 200, "{}", r.1);
+    child.stop();
+    let out = server.cmd().args(["ledger", "verify"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Stops the server on `stop()`, and kills it if the test fails first.
+struct Stopper(Option<Child>);
+
+impl Stopper {
+    fn stop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}

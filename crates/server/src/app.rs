@@ -109,6 +109,7 @@ impl AppState {
             &config.data_dir,
             &config.ledger.origin,
             config.ledger.store,
+            config.ledger.signing_key.as_deref(),
             writer,
         )
         .await?;

@@ -50,6 +50,10 @@ pub struct LedgerConfig {
     /// Prune the content of records past their retention (K16.2.1) this
     /// often (seconds).
     pub prune_secs: u64,
+    /// The checkpoint signing key's file; default `<data>/ledger/signing.key`
+    /// (created with mode 0600 on first start). Servers sharing one
+    /// PostgreSQL must use the same key.
+    pub signing_key: Option<std::path::PathBuf>,
 }
 
 impl Default for LedgerConfig {
@@ -60,6 +64,7 @@ impl Default for LedgerConfig {
             checkpoint_secs: 10,
             verify_secs: 600,
             prune_secs: 3600,
+            signing_key: None,
         }
     }
 }
@@ -198,6 +203,9 @@ impl Config {
                     })
                 }
             };
+        }
+        if let Some(v) = get("MAMORI_LEDGER_SIGNING_KEY") {
+            self.ledger.signing_key = Some(v.into());
         }
         if let Some(v) = get("MAMORI_HASH_WORKERS") {
             self.hash_workers = parse("MAMORI_HASH_WORKERS", v)?;

@@ -23,7 +23,7 @@ use utoipa::OpenApi;
         crate::people::api::list, crate::people::api::get, crate::people::api::list_events,
         crate::people::api::submit, crate::people::api::import,
         crate::records::routes::list,
-        crate::ledger::api::ingest, crate::ledger::api::checkpoint, crate::ledger::api::key, crate::ledger::api::tile,
+        crate::ledger::api::ingest, crate::ledger::api::checkpoint, crate::ledger::api::key, crate::ledger::api::keys, crate::ledger::api::tile,
         crate::ledger::api::record, crate::ledger::api::inclusion, crate::ledger::api::consistency,
         crate::ledger::search_api::search, crate::ledger::search_api::view, crate::ledger::search_api::analysis,
         crate::ledger::search_api::list_reports, crate::ledger::search_api::file_report,

@@ -168,6 +168,7 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
     ),
     ("GET", "/api/v1/ledger/checkpoint", Body::None, "nnnnynyyyy"),
     ("GET", "/api/v1/ledger/key", Body::None, "nnnnynyyyy"),
+    ("GET", "/api/v1/ledger/keys", Body::None, "nnnnynyyyy"),
     (
         "GET",
         "/api/v1/ledger/tile/{*path}",

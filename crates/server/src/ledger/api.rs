@@ -24,6 +24,7 @@ pub fn routes(r: Routes) -> Routes {
     r.post("/api/v1/ledger/records", ingest)
         .get("/api/v1/ledger/checkpoint", checkpoint)
         .get("/api/v1/ledger/key", key)
+        .get("/api/v1/ledger/keys", keys)
         .get("/api/v1/ledger/tile/{*path}", tile)
         .get("/api/v1/ledger/records/{index}", record)
         .get("/api/v1/ledger/proof/inclusion", inclusion)
@@ -264,6 +265,20 @@ pub async fn checkpoint(
 #[utoipa::path(get, path = "/api/v1/ledger/key", tag = "ledger", responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn key(State(state): State<AppState>, _a: LedgerAuditor) -> Response {
     text(format!("{}\n", ledger(&state).verifier_key()))
+}
+
+/// Every key that has signed checkpoints, oldest first (`mamori ledger
+/// rotate-key` adds one): a checkpoint signed before a rotation verifies
+/// with the key of its time, and each retired key carries its handover,
+/// the log at rotation signed by it and its successor.
+#[utoipa::path(get, path = "/api/v1/ledger/keys", tag = "ledger",
+    responses((status = 200, body = Vec<super::store::KeyRow>), (status = 401, body = crate::web::error::Problem)))]
+pub async fn keys(
+    State(state): State<AppState>,
+    _a: LedgerAuditor,
+) -> Result<axum::Json<Vec<super::store::KeyRow>>, ApiError> {
+    let mut conn = state.db().pool().acquire().await?;
+    Ok(axum::Json(super::store::keys(&mut conn).await?))
 }
 
 /// c2sp.org/tlog-tiles: `tile/<L>/<N>[.p/<W>]` (hashes) and

@@ -121,6 +121,22 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<Appended>, String>>,
 }
 
+/// What [`Ledger::rotate_key`] did.
+#[derive(Debug, Clone)]
+pub struct RotatedKey {
+    pub retired: String,
+    pub new: String,
+    /// The log at rotation, signed by both keys.
+    pub handover: String,
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// Where a submitted record ended up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -149,15 +165,18 @@ fn io(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Storage(e.to_string())
 }
 
-/// Reads or creates the checkpoint signing key (`<data>/ledger/signing.key`,
-/// mode 0600). Servers sharing one PostgreSQL must share this file.
-fn signing_key(dir: &Path, origin: &str) -> Result<Signer, LedgerError> {
-    let path = dir.join("signing.key");
-    match std::fs::read_to_string(&path) {
+/// Reads or creates the checkpoint signing key (`<data>/ledger/signing.key`
+/// or the configured path, mode 0600). Servers sharing one PostgreSQL must
+/// share this file.
+fn signing_key(path: &Path, origin: &str) -> Result<Signer, LedgerError> {
+    match std::fs::read_to_string(path) {
         Ok(text) => Signer::parse(text.trim()).map_err(io),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let signer = Signer::generate(origin).map_err(io)?;
-            crate::app::write_private(&path, signer.to_private_key_string().as_bytes())
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(io)?;
+            }
+            crate::app::write_private(path, signer.to_private_key_string().as_bytes())
                 .map_err(io)?;
             Ok(signer)
         }
@@ -175,11 +194,19 @@ impl Ledger {
         data_dir: &Path,
         origin: &str,
         kind: StoreKind,
+        key_path: Option<&Path>,
         writer: bool,
     ) -> Result<Ledger, LedgerError> {
         let dir = data_dir.join("ledger");
         std::fs::create_dir_all(&dir).map_err(io)?;
-        let signer = signing_key(&dir, origin)?;
+        let key_path = key_path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.join("signing.key"));
+        let signer = signing_key(&key_path, origin)?;
+        {
+            let mut conn = db.pool().acquire().await?;
+            store::register_key(&mut conn, &signer.verifier().to_key_string(), now_secs()).await?;
+        }
         let file = match kind {
             StoreKind::File => true,
             StoreKind::Sql => false,
@@ -244,6 +271,80 @@ impl Ledger {
 
     pub fn origin(&self) -> &str {
         &self.0.origin
+    }
+
+    /// Replaces the checkpoint signing key (K16.2.2), from the command
+    /// line with the server stopped (the file log's writer lock is taken;
+    /// with PostgreSQL, restart every server afterwards). The log as it
+    /// stands is signed by both the old and the new key (the handover, kept
+    /// with the old key's row), the old key file is kept beside the new one
+    /// as `<file>.retired-<key id>`, and every key that ever signed stays
+    /// in `ledger_keys`, so every earlier checkpoint remains verifiable.
+    pub async fn rotate_key(
+        &self,
+        data_dir: &Path,
+        key_path: Option<&Path>,
+        now: i64,
+    ) -> Result<RotatedKey, LedgerError> {
+        let dir = data_dir.join("ledger");
+        if matches!(self.0.backend, Backend::File(_)) {
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join("writer.lock"))
+                .map_err(io)?;
+            if lock.try_lock().is_err() {
+                return Err(LedgerError::Storage(
+                    "the server is running: stop it before rotating the signing key".into(),
+                ));
+            }
+        }
+        let path = key_path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.join("signing.key"));
+        let old = &self.0.signer;
+        let new = Signer::generate(old.name()).map_err(io)?;
+        let size = self.size().await?;
+        let root = self.root_at(size).await?;
+        let handover = Checkpoint::new(&self.0.origin, size, root)
+            .sign(&[old, &new])
+            .map_err(io)?;
+        let retired_path = path.with_file_name(format!(
+            "{}.retired-{:08x}",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("signing.key"),
+            old.key_id()
+        ));
+        crate::app::write_private(&retired_path, old.to_private_key_string().as_bytes())
+            .map_err(io)?;
+        let old_key = old.verifier().to_key_string();
+        let new_key = new.verifier().to_key_string();
+        {
+            let mut tx = self.0.db.begin().await?;
+            store::retire_key(&mut tx, &old_key, &handover, now).await?;
+            store::register_key(&mut tx, &new_key, now).await?;
+            let rec = crate::records::Record::new(
+                crate::records::Who::Cli,
+                "ledger.key.rotate",
+                "ledger:signing-key",
+                "K16.2.2",
+            )
+            .detail(
+                serde_json::json!({ "retired": old_key, "new": new_key, "handover_size": size }),
+            );
+            crate::records::append(&mut tx, now * 1_000_000, &rec).await?;
+            tx.commit().await?;
+        }
+        let tmp = path.with_extension("new");
+        crate::app::write_private(&tmp, new.to_private_key_string().as_bytes()).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(RotatedKey {
+            retired: old_key,
+            new: new_key,
+            handover,
+        })
     }
 
     /// The signed-note verifier key `<name>+<hex id>+<base64>`.
@@ -794,12 +895,32 @@ impl Ledger {
     /// stored hash and the last signed checkpoint; names the first record
     /// that does not match.
     pub async fn verify(&self) -> Result<Verified, LedgerError> {
-        let trusted = {
+        let (last, keys) = {
             let mut conn = self.0.db.pool().acquire().await?;
-            store::last_checkpoint(&mut conn)
-                .await?
-                .and_then(|(_, body, _)| signed_body(&body).ok())
+            (
+                store::last_checkpoint(&mut conn).await?,
+                store::keys(&mut conn).await?,
+            )
         };
+        // The latest checkpoint must carry a valid signature by a key the
+        // ledger has used (the current one, or one retired by a rotation).
+        if let Some((size, body, _)) = &last {
+            let known: Vec<mamori_ledger::note::Verifier> = keys
+                .iter()
+                .filter_map(|k| mamori_ledger::note::Verifier::parse(&k.key).ok())
+                .collect();
+            let signed = mamori_ledger::note::open(body.as_bytes(), &known)
+                .map(|n| !n.verified.is_empty())
+                .unwrap_or(false);
+            if !signed {
+                let msg = format!(
+                    "the checkpoint of size {size} is not signed by any key the ledger has used"
+                );
+                self.raise_alarm(msg.clone());
+                return Ok(Verified::bad(*size, msg, None));
+            }
+        }
+        let trusted = last.and_then(|(_, body, _)| signed_body(&body).ok());
         let v = match &self.0.backend {
             Backend::File(log) => {
                 let snapshot = log

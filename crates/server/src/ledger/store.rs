@@ -509,3 +509,70 @@ mod tests {
         assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 }
+
+// ---- Signing keys (K16.2.2) ----
+
+/// Records a signing key the first time it is used.
+pub async fn register_key(conn: &mut Conn, verifier: &str, now: i64) -> Result<(), sqlx::Error> {
+    let id = verifier.split('+').nth(1).unwrap_or("").to_string();
+    sqlx::query(
+        "INSERT INTO ledger_keys (key_id, verifier, activated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (key_id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(verifier)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a key retired and keeps its handover checkpoint.
+pub async fn retire_key(
+    conn: &mut Conn,
+    verifier: &str,
+    handover: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE ledger_keys SET retired_at = $2, handover = $3 WHERE verifier = $1")
+        .bind(verifier)
+        .bind(now)
+        .bind(handover)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A key that has signed checkpoints.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct KeyRow {
+    /// The signed-note key id (hex).
+    pub key_id: String,
+    /// `<name>+<hex id>+<base64>`.
+    pub key: String,
+    pub activated_at: i64,
+    pub retired_at: Option<i64>,
+    /// For a retired key: the log at rotation signed by it and its successor.
+    pub handover: Option<String>,
+}
+
+/// Every key, oldest first.
+pub async fn keys(conn: &mut Conn) -> Result<Vec<KeyRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT key_id, verifier, activated_at, retired_at, handover FROM ledger_keys
+         ORDER BY activated_at, key_id",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(KeyRow {
+                key_id: r.try_get(0)?,
+                key: r.try_get(1)?,
+                activated_at: r.try_get(2)?,
+                retired_at: r.try_get(3)?,
+                handover: r.try_get(4)?,
+            })
+        })
+        .collect()
+}
