@@ -49,10 +49,14 @@ pub enum Action {
     ReadViewingReports,
     /// Freeze records with their proofs as evidence of an incident (K27.1.3, K25.3).
     FreezeEvidence,
+    /// Register IC cards for staff, suspend and reinstate them, report them
+    /// lost and read the loss reports (K11.2.1–2). Everyone registers and
+    /// reports their own cards under [`Action::UseOwnAccount`].
+    ManageCards,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -71,6 +75,7 @@ impl Action {
         Action::ViewStaffRecords,
         Action::ReadViewingReports,
         Action::FreezeEvidence,
+        Action::ManageCards,
     ];
 
     pub fn code(self) -> &'static str {
@@ -93,6 +98,7 @@ impl Action {
             Action::ViewStaffRecords => "view_staff_records",
             Action::ReadViewingReports => "read_viewing_reports",
             Action::FreezeEvidence => "freeze_evidence",
+            Action::ManageCards => "manage_cards",
         }
     }
 }
@@ -172,6 +178,10 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     // K27.1.3: evidence is preserved by those who handle incidents ward-wide.
     (R::SecurityChiefManager, A::FreezeEvidence, Ward),
     (R::SecurityDirector, A::FreezeEvidence, Ward),
+    // K11.2.1–2: cards are registered to named staff, and a lost card is
+    // reported to (and stopped by) the security manager.
+    (R::SecurityManager, A::ManageCards, Unit),
+    (R::SecurityChiefManager, A::ManageCards, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.

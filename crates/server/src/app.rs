@@ -201,6 +201,8 @@ fn all_routes() -> Routes {
     let r = crate::ledger::search_api::routes(r);
     let r = crate::ledger::search_pages::routes(r);
     let r = crate::ledger::bundle::routes(r);
+    let r = crate::cards::api::routes(r);
+    let r = crate::cards::pages::routes(r);
     crate::records::routes::routes(r)
 }
 

@@ -25,6 +25,11 @@ pub struct Config {
     /// "bounded under 100 concurrent logins"). 0 = number of cores.
     pub hash_workers: usize,
     pub ledger: LedgerConfig,
+    /// WebAuthn relying party for IC cards (K11.2).
+    pub cards: CardsConfig,
+    /// Which terminal networks belong to which zone of 三層の対策; a login's
+    /// zone decides whether a card is required (a ward setting).
+    pub zones: Vec<ZoneNetworks>,
     /// Use cheap Argon2 parameters. Only for the test suite: never in a
     /// real deployment, and `serve` refuses it.
     #[serde(skip)]
@@ -63,10 +68,47 @@ impl Default for LedgerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionConfig {
-    /// Idle timeout in seconds (K12.1.5: no terminal left open unattended).
+    /// Idle time in seconds after which the session locks and needs the
+    /// holder to authenticate again (K12.1.5: no terminal left open unattended).
     pub idle_secs: i64,
-    /// Absolute lifetime in seconds.
+    /// The shorter idle time once the session has opened secret information
+    /// (K12.1.5 「秘密情報にアクセス可能とした状態で」).
+    pub secret_idle_secs: i64,
+    /// Absolute lifetime in seconds; a locked session ends at this point too.
     pub absolute_secs: i64,
+    /// Sensitive actions (credentials, cards, rights) need an authentication
+    /// at most this many seconds old.
+    pub reauth_secs: i64,
+}
+
+/// The WebAuthn relying party: the host name and origin browsers see.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CardsConfig {
+    /// The relying-party id: the site's host name (`mamori.city.edogawa.tokyo.jp`).
+    pub rp_id: String,
+    /// The origin pages are served from (`https://mamori.city.edogawa.tokyo.jp`).
+    pub origin: String,
+    /// The name authenticators show.
+    pub rp_name: String,
+}
+
+impl Default for CardsConfig {
+    fn default() -> Self {
+        CardsConfig {
+            rp_id: "localhost".into(),
+            origin: "http://localhost:8080".into(),
+            rp_name: "Mamori".into(),
+        }
+    }
+}
+
+/// Networks (CIDR, e.g. `10.10.0.0/16`) of one zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneNetworks {
+    pub zone: mamori_policy::access::NetworkZone,
+    pub networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +137,8 @@ impl Default for Config {
             lockout: LockoutConfig::default(),
             hash_workers: 0,
             ledger: LedgerConfig::default(),
+            cards: CardsConfig::default(),
+            zones: Vec::new(),
             insecure_fast_hashing: false,
         }
     }
@@ -104,7 +148,9 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             idle_secs: 15 * 60,
+            secret_idle_secs: 5 * 60,
             absolute_secs: 10 * 3600,
+            reauth_secs: 5 * 60,
         }
     }
 }
@@ -180,6 +226,12 @@ impl Config {
         }
         if let Some(v) = get("MAMORI_SESSION_IDLE_SECS") {
             self.session.idle_secs = parse("MAMORI_SESSION_IDLE_SECS", v)?;
+        }
+        if let Some(v) = get("MAMORI_CARDS_RP_ID") {
+            self.cards.rp_id = v;
+        }
+        if let Some(v) = get("MAMORI_CARDS_ORIGIN") {
+            self.cards.origin = v;
         }
         if let Some(v) = get("MAMORI_LEDGER_STORE") {
             self.ledger.store = match v.as_str() {

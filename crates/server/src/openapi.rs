@@ -28,6 +28,11 @@ use utoipa::OpenApi;
         crate::ledger::search_api::search, crate::ledger::search_api::view, crate::ledger::search_api::analysis,
         crate::ledger::search_api::list_reports, crate::ledger::search_api::file_report,
         crate::ledger::bundle::api_freeze, crate::ledger::bundle::api_list, crate::ledger::bundle::api_download,
+        crate::cards::api::my_cards, crate::cards::api::start_my_registration, crate::cards::api::finish_my_registration,
+        crate::cards::api::report_my_card_lost, crate::cards::api::list_cards, crate::cards::api::start_registration,
+        crate::cards::api::finish_registration, crate::cards::api::card_action, crate::cards::api::loss_reports,
+        crate::cards::api::get_settings, crate::cards::api::put_settings, crate::cards::api::start_card,
+        crate::cards::api::finish_card, crate::cards::api::unlock, crate::cards::api::reauth,
         openapi_doc,
     ),
     components(schemas(crate::web::error::Problem, crate::web::error::FieldError)),
@@ -37,6 +42,7 @@ use utoipa::OpenApi;
          (name = "people", description = "people and personnel events (K17.3)"),
          (name = "records", description = "records of every change (K16.2)"),
          (name = "settings", description = "ward settings (K17.4)"),
+         (name = "cards", description = "IC cards as FIDO2 keys through WebAuthn (K11.2)"),
          (name = "ledger", description = "the access-record ledger: C2SP tlog-tiles, signed-note checkpoints, RFC 9162 proofs (K16.2)"))
 )]
 pub struct ApiDoc;

@@ -45,6 +45,9 @@ pub struct LoginOutput {
     /// The password must be changed before anything else (first login,
     /// reset, expiry or a forced change).
     pub must_change_password: bool,
+    /// A card is required too (K11.2): finish with
+    /// `POST /api/v1/session/card` (purpose `step_up`) before anything else.
+    pub card_required: bool,
 }
 
 /// Log in with a login id and password; sets the session cookie.
@@ -60,6 +63,7 @@ pub async fn login(
     let body = LoginOutput {
         account_id: ok.account_id,
         must_change_password: ok.must_change,
+        card_required: ok.card_step,
     };
     Ok((
         [(header::SET_COOKIE, session::set_cookie(&state, &ok.token))],

@@ -39,6 +39,11 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "ledger_analysis.html",
     "ledger_viewing_reports.html",
     "ledger_evidence.html",
+    "cards_me.html",
+    "cards.html",
+    "card_login.html",
+    "lock.html",
+    "reauth.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -111,7 +116,7 @@ impl Chrome {
 
     pub fn for_actor(actor: &Actor) -> Chrome {
         use mamori_policy::permission::Action as A;
-        let mut nav = vec![("/me", "nav.me")];
+        let mut nav = vec![("/me", "nav.me"), ("/me/cards", "nav.my_cards")];
         let entries = [
             (A::ViewOrg, "/org", "nav.org"),
             (A::ViewPeople, "/people", "nav.people"),
@@ -127,6 +132,7 @@ impl Chrome {
                 "nav.viewing_reports",
             ),
             (A::FreezeEvidence, "/ledger/evidence", "nav.evidence"),
+            (A::ManageCards, "/cards", "nav.cards"),
         ];
         if !actor.must_change {
             for (action, href, key) in entries {
