@@ -171,15 +171,20 @@ impl Browser {
         self.find(css).await.click().await.expect("click");
     }
 
-    /// Waits until the page's path starts with `prefix`.
-    async fn wait_path(&self, prefix: &str) {
+    /// Waits (bounded) until the page is `path` (with its query).
+    async fn wait_path(&self, path: &str) {
         for _ in 0..200 {
-            if self.path().await.starts_with(prefix) {
+            if self.path().await == path {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("expected {prefix}, still at {}", self.path().await);
+        let _ = self.shot("failed").await;
+        panic!(
+            "expected {path}, still at {}: {}",
+            self.path().await,
+            self.body().await
+        );
     }
 
     async fn text(&self, css: &str) -> String {
@@ -317,6 +322,11 @@ async fn e2e_cards_login_lost_card_and_idle_lock_in_chromium() {
     let table = a.text("#my-cards").await;
     assert!(table.contains("KC-E2E-0001"), "{table}");
     assert!(table.contains("利用中"), "{table}");
+    // Direct attestation keeps the model (the browser blanks it with `none`).
+    assert!(
+        !table.contains("00000000-0000-0000-0000-000000000000"),
+        "{table}"
+    );
     a.shot("04-card-registered").await;
 
     // 3. Log out; log in with card + PIN.
