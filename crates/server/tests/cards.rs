@@ -746,6 +746,17 @@ both_engines!(
         assert_eq!(r.status, StatusCode::OK);
         assert!(r.text().contains("ICカードでログイン"));
         assert_eq!(leaked(&r.text()), None);
+        // The lock screen, in both languages.
+        let mut locked = app.logged_in(&common::plain_staff(&app, "企画課")).await;
+        app.state.clock().advance(16 * 60);
+        for lang in ["mamori_lang=ja", "mamori_lang=en"] {
+            let r = locked
+                .request_with_cookie(axum::http::Method::GET, "/lock", lang)
+                .await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert_eq!(leaked(&r.text()), None, "/lock {lang}");
+        }
+        let mut c = app.logged_in(&chief).await;
         let js = v.get("/static/cards.js").await;
         assert!(js.content_type().starts_with("text/javascript"));
         // Settings through the page are recorded like the API's.
@@ -764,5 +775,104 @@ both_engines!(
         let s = c.get("/api/v1/cards/settings").await.json();
         assert_eq!(s["required_zones"], json!(["my_number", "lgwan"]));
         assert_eq!(records_with(&app, "settings.change").await, 1);
+    }
+);
+
+both_engines!(
+    k11_2_1_the_security_manager_registers_a_card_for_a_person_in_scope,
+    |app: TestApp| async move {
+        let manager = manager_of(&app, "企画課");
+        let mut m = app.logged_in(&manager).await;
+        let account_of = |login: String| {
+            let state = app.state.clone();
+            async move {
+                let mut conn = state.db().pool().acquire().await.unwrap();
+                mamori_server::identity::store::by_login(&mut conn, &login)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id
+                    .0
+            }
+        };
+        let staff = plain_staff(&app, "企画課");
+        let far = plain_staff(&app, "戸籍住民課");
+        let start = m
+            .post_json(
+                "/api/v1/cards/registrations",
+                &json!({ "account_id": account_of(staff.clone()).await, "label": "KC-M1" }),
+            )
+            .await;
+        assert_eq!(start.status, StatusCode::OK, "{}", start.text());
+        let start = start.json();
+        let mut key = SoftKey::new(MODEL);
+        let r = m
+            .post_json(
+                "/api/v1/cards/registrations/finish",
+                &json!({ "ceremony": start["ceremony"], "credential": key.register(&start["options"], true) }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        // The card is the person's, registered by the manager.
+        let cards = m.get("/api/v1/cards").await.json();
+        let card = cards
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["label"] == "KC-M1")
+            .unwrap();
+        assert_eq!(card["login"], staff.as_str());
+        assert!(card["registered_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("person:"));
+        card_login(&app, &staff, &mut key).await;
+        // Not for someone outside the manager's units.
+        let r = m
+            .post_json(
+                "/api/v1/cards/registrations",
+                &json!({ "account_id": account_of(far).await, "label": "KC-M2" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+        // A ceremony started by the manager cannot be finished by the holder.
+        let start = m
+            .post_json(
+                "/api/v1/cards/registrations",
+                &json!({ "account_id": account_of(staff.clone()).await, "label": "KC-M3" }),
+            )
+            .await
+            .json();
+        let mut holder = app.logged_in(&staff).await;
+        let r = holder
+            .post_json(
+                "/api/v1/me/cards/registrations/finish",
+                &json!({ "ceremony": start["ceremony"], "credential": SoftKey::new(MODEL).register(&start["options"], true) }),
+            )
+            .await;
+        assert_eq!(code(&r), "card.replayed");
+    }
+);
+
+both_engines!(
+    k12_1_5_granting_rights_needs_a_recent_authentication,
+    |app: TestApp| async move {
+        let chief = common::login_with_role(&app, "セキュリティ総括管理者");
+        let mut c = app.logged_in(&chief).await;
+        let person = c.get("/api/v1/people?q=").await.json()[0]["id"].clone();
+        let unit = c.get("/api/v1/org-units").await.json()[0]["id"].clone();
+        let body = json!({ "person_id": person, "role": "promotion_leader", "org_unit_id": unit });
+        app.state.clock().advance(6 * 60);
+        let r = c.post_json("/api/v1/role-assignments", &body).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+        assert_eq!(code(&r), "error.reauth_required");
+        let pw = app.passwords[&chief].clone();
+        let r = c
+            .post_json("/api/v1/session/reauth", &json!({ "password": pw }))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = c.post_json("/api/v1/role-assignments", &body).await;
+        assert_ne!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+        assert_eq!(records_with(&app, "session.reauth").await, 1);
     }
 );

@@ -262,6 +262,8 @@ pub async fn reset_in_scope(
     scope: &crate::auth::ActorScope,
     id: AccountId,
 ) -> Result<String, AppError> {
+    // Changing someone's credentials is a sensitive action.
+    crate::auth::session::require_recent_auth(state, actor)?;
     {
         let mut conn = state.db().pool().acquire().await?;
         let (_, unit) = service::account_unit(&mut conn, id).await?;
