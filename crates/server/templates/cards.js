@@ -87,7 +87,7 @@
       if (status) status.hidden = false;
       if (form.dataset.card === "register") {
         var body = { label: form.elements.label.value };
-        if (form.elements.account_id) body.account_id = Number(form.elements.account_id.value);
+        if (form.elements.holder) body.login = form.elements.holder.value;
         var start = await post(form.dataset.start, body);
         var cred = await navigator.credentials.create(creation(start.options));
         await post(form.dataset.finish, { ceremony: start.ceremony, credential: registered(cred) });

@@ -835,14 +835,20 @@ both_engines!(
             )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+        let r = m
+            .post_json("/api/v1/cards/registrations", &json!({ "label": "KC-M4" }))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json()["field"], "login");
         // A ceremony started by the manager cannot be finished by the holder.
         let start = m
             .post_json(
                 "/api/v1/cards/registrations",
-                &json!({ "account_id": account_of(staff.clone()).await, "label": "KC-M3" }),
+                &json!({ "login": staff, "label": "KC-M3" }),
             )
-            .await
-            .json();
+            .await;
+        assert_eq!(start.status, StatusCode::OK, "{}", start.text());
+        let start = start.json();
         let mut holder = app.logged_in(&staff).await;
         let r = holder
             .post_json(

@@ -383,8 +383,22 @@ async fn e2e_cards_login_lost_card_and_idle_lock_in_chromium() {
     assert!(reports.contains("庁舎外で紛失"), "{reports}");
     mb.shot("08-manager-cards").await;
 
+    // An administrator with a card logs in with password and card: the
+    // password opens only the card step.
+    mb.go("/me/cards").await;
+    mb.fill("#label", "KC-E2E-MGR").await;
+    mb.click("#register-card").await;
+    mb.wait_path("/me/cards?notice=registered").await;
+    mb.click("header form[action='/logout'] button").await;
+    mb.wait_path("/login").await;
+    mb.login(&manager, &app.passwords[&manager]).await;
+    mb.wait_path("/login/card").await;
+    mb.shot("10-card-step-after-password").await;
+    mb.click("#card-submit").await;
+    mb.wait_path("/").await;
+
     // 5. Idle lock: the server's clock moves past the idle time; the page
-    //    asks for the password, and the session goes on after it.
+    //    asks for the password (or the card), and the session goes on after it.
     app.state.clock().advance(16 * 60);
     b.go("/me").await;
     b.wait_path("/lock").await;
@@ -397,6 +411,14 @@ async fn e2e_cards_login_lost_card_and_idle_lock_in_chromium() {
     b.wait_path("/").await;
     b.go("/me").await;
     b.wait_path("/me").await;
+    // A session the card opened unlocks only with the card and its PIN.
+    mb.go("/cards").await;
+    mb.wait_path("/lock").await;
+    mb.shot("11-lock-screen-card").await;
+    mb.click("#card-submit").await;
+    mb.wait_path("/").await;
+    mb.go("/cards").await;
+    mb.wait_path("/cards").await;
 
     for browser in [a, b, c, mb] {
         let _ = browser.client.close().await;

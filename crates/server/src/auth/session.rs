@@ -253,11 +253,14 @@ async fn lookup(state: &AppState, hash: &str) -> Result<Option<Found>, AppError>
             return Ok(Some(Found::ended(hash, "idle_timeout".into())));
         }
         let mut tx = state.db().begin().await?;
-        sqlx::query("UPDATE sessions SET locked_at = $1 WHERE id_hash = $2 AND locked_at IS NULL")
-            .bind(now)
-            .bind(hash)
-            .execute(&mut *tx)
-            .await?;
+        let newly = sqlx::query(
+            "UPDATE sessions SET locked_at = $1 WHERE id_hash = $2 AND locked_at IS NULL",
+        )
+        .bind(now)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let rec = Record::new(
             crate::records::Who::Account(AccountId(acc)),
             "session.lock",
@@ -265,7 +268,10 @@ async fn lookup(state: &AppState, hash: &str) -> Result<Option<Found>, AppError>
             "K12.1.5",
         )
         .detail(serde_json::json!({ "idle_secs": now - last_seen, "secret": secret_at.is_some() }));
-        records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
+        // Two requests may find the same idle session; one record says it locked.
+        if newly > 0 {
+            records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
+        }
         tx.commit().await?;
         locked = true;
     } else if !locked && now - last_seen >= 15 {

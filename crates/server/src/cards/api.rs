@@ -49,8 +49,12 @@ pub struct MyRegistrationInput {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationInput {
-    /// The holder's account (a personal account: K11.2.1).
-    pub account_id: AccountId,
+    /// The holder's account (a personal account: K11.2.1), or
+    #[serde(default)]
+    pub account_id: Option<AccountId>,
+    /// the holder's login id (職員番号).
+    #[serde(default)]
+    pub login: Option<String>,
     pub label: String,
 }
 
@@ -211,7 +215,18 @@ pub async fn start_registration(
     req: Require<ManageCards>,
     ApiJson(input): ApiJson<RegistrationInput>,
 ) -> Result<Json<CeremonyOutput>, ApiError> {
-    let target = For::Account(input.account_id, req.scope.clone());
+    let account = match (input.account_id, input.login.as_deref()) {
+        (Some(id), None) => id,
+        (None, Some(login)) => {
+            let mut conn = state.db().pool().acquire().await?;
+            crate::identity::store::by_login(&mut conn, login.trim())
+                .await?
+                .map(|a| a.id)
+                .ok_or_else(|| AppError::invalid("login", "cards.no_such_login", &[]))?
+        }
+        _ => return Err(AppError::invalid("login", "cards.holder_needed", &[]).into()),
+    };
+    let target = For::Account(account, req.scope.clone());
     ceremony(service::start_registration(&state, &req.actor, target, &input.label).await?)
 }
 

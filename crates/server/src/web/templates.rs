@@ -116,7 +116,7 @@ impl Chrome {
 
     pub fn for_actor(actor: &Actor) -> Chrome {
         use mamori_policy::permission::Action as A;
-        let mut nav = vec![("/me", "nav.me"), ("/me/cards", "nav.my_cards")];
+        let mut nav = vec![("/me", "nav.me")];
         let entries = [
             (A::ViewOrg, "/org", "nav.org"),
             (A::ViewPeople, "/people", "nav.people"),
@@ -135,6 +135,7 @@ impl Chrome {
             (A::ManageCards, "/cards", "nav.cards"),
         ];
         if !actor.must_change {
+            nav.push(("/me/cards", "nav.my_cards"));
             for (action, href, key) in entries {
                 if actor.scope(action).is_some() {
                     nav.push((href, key));
