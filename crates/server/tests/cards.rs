@@ -703,6 +703,18 @@ both_engines!(
         assert_eq!(r.headers["location"], "/login");
         assert_eq!(c.get("/api/v1/me").await.status, StatusCode::UNAUTHORIZED);
         assert_eq!(code(&c.get("/api/v1/me").await), "error.unauthenticated");
+
+        // A locked session can still be logged out of.
+        app.state.clock().advance(16 * 60);
+        assert_eq!(code(&plain.get("/api/v1/me").await), "error.session_locked");
+        assert_eq!(
+            plain.delete("/api/v1/session").await.status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            code(&plain.get("/api/v1/me").await),
+            "error.unauthenticated"
+        );
     }
 );
 

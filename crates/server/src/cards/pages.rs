@@ -8,7 +8,6 @@ use super::store;
 use crate::app::{AppState, Routes};
 use crate::auth::perm::{ManageCards, ManageSettings, UseOwnAccount};
 use crate::auth::{session, ActorScope, Require, SessionCtx};
-use crate::records::{self, Record, Who};
 use crate::web::csrf::CsrfForm;
 use crate::web::error::{AppError, FieldError, PageError};
 use crate::web::i18n;
@@ -275,19 +274,7 @@ async fn cancel(
     ctx: SessionCtx,
     CsrfForm(_): CsrfForm<Empty>,
 ) -> Result<Response, PageError> {
-    if let (Some(hash), Some(account)) = (&ctx.id_hash, ctx.account_id) {
-        let mut tx = state.db().begin().await?;
-        session::end(&mut tx, state.clock().unix(), hash, "logout").await?;
-        let rec = Record::new(
-            Who::Account(account),
-            "auth.logout",
-            account.record_ref(),
-            "K12.1.4",
-        )
-        .from_ip(&ctx.source_ip);
-        records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
-        tx.commit().await?;
-    }
+    service::end_session(&state, &ctx).await?;
     Ok((
         [(header::SET_COOKIE, session::clear_cookie(&state))],
         Redirect::to("/login"),

@@ -861,6 +861,25 @@ pub async fn password_again(
     Ok(())
 }
 
+/// Ends the request's session whatever its state (locked, or waiting for
+/// its card): the lock screen's and the card step's way out.
+pub async fn end_session(state: &AppState, ctx: &SessionCtx) -> Result<(), AppError> {
+    if let (Some(hash), Some(account)) = (&ctx.id_hash, ctx.account_id) {
+        let mut tx = state.db().begin().await?;
+        session::end(&mut tx, state.clock().unix(), hash, "logout").await?;
+        let rec = Record::new(
+            Who::Account(account),
+            "auth.logout",
+            account.record_ref(),
+            "K12.1.4",
+        )
+        .from_ip(&ctx.source_ip);
+        records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 /// What is done to a card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -74,11 +74,16 @@ pub async fn login(
 
 /// End the current session.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "identity", responses((status = 204)))]
-pub async fn logout(
-    State(state): State<AppState>,
-    PendingActor(actor): PendingActor,
-) -> Result<Response, ApiError> {
-    service::logout(&state, &actor).await?;
+pub async fn logout(State(state): State<AppState>, ctx: SessionCtx) -> Result<Response, ApiError> {
+    if ctx.account_id.is_some() && (ctx.locked || ctx.stage == "card") {
+        // A locked or half-open session can always be ended.
+        crate::cards::service::end_session(&state, &ctx).await?;
+    } else {
+        let actor = session::load_actor(&state, &ctx)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        service::logout(&state, &actor).await?;
+    }
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, session::clear_cookie(&state))],
