@@ -161,7 +161,7 @@ impl Browser {
     async fn find(&self, css: &str) -> fantoccini::elements::Element {
         self.client
             .wait()
-            .at_most(Duration::from_secs(20))
+            .at_most(Duration::from_secs(30))
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("element {css}: {e}"))
@@ -173,7 +173,7 @@ impl Browser {
 
     /// Waits (bounded) until the page is `path` (with its query).
     async fn wait_path(&self, path: &str) {
-        for _ in 0..200 {
+        for _ in 0..300 {
             if self.path().await == path {
                 return;
             }
