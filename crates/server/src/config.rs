@@ -284,4 +284,22 @@ mod tests {
         assert!(err.to_string().contains("MAMORI_DEMO"));
         assert!(toml::from_str::<Config>("no_such_setting = 1").is_err());
     }
+
+    #[test]
+    fn zones_and_the_relying_party_come_from_the_file() {
+        let c: Config = toml::from_str(
+            "[cards]\nrp_id = \"mamori.example.jp\"\norigin = \"https://mamori.example.jp\"\n\
+             [[zones]]\nzone = \"my_number\"\nnetworks = [\"10.10.0.0/16\"]\n\
+             [session]\nsecret_idle_secs = 120",
+        )
+        .unwrap();
+        assert_eq!(c.cards.rp_id, "mamori.example.jp");
+        assert_eq!(
+            c.zones[0].zone,
+            mamori_policy::access::NetworkZone::MyNumber
+        );
+        assert_eq!(c.session.secret_idle_secs, 120);
+        assert_eq!(c.session.idle_secs, 15 * 60);
+        assert!(toml::from_str::<Config>("[[zones]]\nzone = \"moon\"\nnetworks = []").is_err());
+    }
 }
