@@ -58,10 +58,14 @@ pub enum Action {
     DecideAccess,
     /// See who can access what, grants and reviews (K3.2.1, K17.2, K32).
     ViewAccess,
+    /// Register IC cards for staff, suspend and reinstate them, report them
+    /// lost and read the loss reports (K11.2.1–2). Everyone registers and
+    /// reports their own cards under [`Action::UseOwnAccount`].
+    ManageCards,
 }
 
 impl Action {
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 23] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -84,6 +88,7 @@ impl Action {
         Action::RequestAccess,
         Action::DecideAccess,
         Action::ViewAccess,
+        Action::ManageCards,
     ];
 
     pub fn code(self) -> &'static str {
@@ -110,6 +115,7 @@ impl Action {
             Action::RequestAccess => "request_access",
             Action::DecideAccess => "decide_access",
             Action::ViewAccess => "view_access",
+            Action::ManageCards => "manage_cards",
         }
     }
 }
@@ -205,6 +211,10 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     (R::SecurityDirector, A::ViewAccess, Ward),
     (R::Cio, A::ViewAccess, Ward),
     (R::ExternalAuditor, A::ViewAccess, Ward),
+    // K11.2.1–2: cards are registered to named staff, and a lost card is
+    // reported to (and stopped by) the security manager.
+    (R::SecurityManager, A::ManageCards, Unit),
+    (R::SecurityChiefManager, A::ManageCards, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.

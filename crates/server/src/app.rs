@@ -222,6 +222,8 @@ fn all_routes() -> Routes {
     let r = crate::ledger::bundle::routes(r);
     let r = crate::assets::api::routes(r);
     let r = crate::assets::pages::routes(r);
+    let r = crate::cards::api::routes(r);
+    let r = crate::cards::pages::routes(r);
     crate::records::routes::routes(r)
 }
 

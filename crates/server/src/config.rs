@@ -29,6 +29,11 @@ pub struct Config {
     /// other processes (the command line, other servers on one PostgreSQL).
     /// This server's own changes reach it when their request answers.
     pub access_sync_ms: u64,
+    /// WebAuthn relying party for IC cards (K11.2).
+    pub cards: CardsConfig,
+    /// Which terminal networks belong to which zone of 三層の対策; a login's
+    /// zone decides whether a card is required (a ward setting).
+    pub zones: Vec<ZoneNetworks>,
     /// Use cheap Argon2 parameters. Only for the test suite: never in a
     /// real deployment, and `serve` refuses it.
     #[serde(skip)]
@@ -72,10 +77,47 @@ impl Default for LedgerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SessionConfig {
-    /// Idle timeout in seconds (K12.1.5: no terminal left open unattended).
+    /// Idle time in seconds after which the session locks and needs the
+    /// holder to authenticate again (K12.1.5: no terminal left open unattended).
     pub idle_secs: i64,
-    /// Absolute lifetime in seconds.
+    /// The shorter idle time once the session has opened secret information
+    /// (K12.1.5 「秘密情報にアクセス可能とした状態で」).
+    pub secret_idle_secs: i64,
+    /// Absolute lifetime in seconds; a locked session ends at this point too.
     pub absolute_secs: i64,
+    /// Sensitive actions (credentials, cards, rights) need an authentication
+    /// at most this many seconds old.
+    pub reauth_secs: i64,
+}
+
+/// The WebAuthn relying party: the host name and origin browsers see.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CardsConfig {
+    /// The relying-party id: the site's host name (`mamori.city.edogawa.tokyo.jp`).
+    pub rp_id: String,
+    /// The origin pages are served from (`https://mamori.city.edogawa.tokyo.jp`).
+    pub origin: String,
+    /// The name authenticators show.
+    pub rp_name: String,
+}
+
+impl Default for CardsConfig {
+    fn default() -> Self {
+        CardsConfig {
+            rp_id: "localhost".into(),
+            origin: "http://localhost:8080".into(),
+            rp_name: "Mamori".into(),
+        }
+    }
+}
+
+/// Networks (CIDR, e.g. `10.10.0.0/16`) of one zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneNetworks {
+    pub zone: mamori_policy::access::NetworkZone,
+    pub networks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +147,8 @@ impl Default for Config {
             hash_workers: 0,
             access_sync_ms: 1000,
             ledger: LedgerConfig::default(),
+            cards: CardsConfig::default(),
+            zones: Vec::new(),
             insecure_fast_hashing: false,
         }
     }
@@ -114,7 +158,9 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             idle_secs: 15 * 60,
+            secret_idle_secs: 5 * 60,
             absolute_secs: 10 * 3600,
+            reauth_secs: 5 * 60,
         }
     }
 }
@@ -191,6 +237,12 @@ impl Config {
         if let Some(v) = get("MAMORI_SESSION_IDLE_SECS") {
             self.session.idle_secs = parse("MAMORI_SESSION_IDLE_SECS", v)?;
         }
+        if let Some(v) = get("MAMORI_CARDS_RP_ID") {
+            self.cards.rp_id = v;
+        }
+        if let Some(v) = get("MAMORI_CARDS_ORIGIN") {
+            self.cards.origin = v;
+        }
         if let Some(v) = get("MAMORI_LEDGER_STORE") {
             self.ledger.store = match v.as_str() {
                 "auto" => crate::ledger::StoreKind::Auto,
@@ -247,5 +299,23 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("MAMORI_DEMO"));
         assert!(toml::from_str::<Config>("no_such_setting = 1").is_err());
+    }
+
+    #[test]
+    fn zones_and_the_relying_party_come_from_the_file() {
+        let c: Config = toml::from_str(
+            "[cards]\nrp_id = \"mamori.example.jp\"\norigin = \"https://mamori.example.jp\"\n\
+             [[zones]]\nzone = \"my_number\"\nnetworks = [\"10.10.0.0/16\"]\n\
+             [session]\nsecret_idle_secs = 120",
+        )
+        .unwrap();
+        assert_eq!(c.cards.rp_id, "mamori.example.jp");
+        assert_eq!(
+            c.zones[0].zone,
+            mamori_policy::access::NetworkZone::MyNumber
+        );
+        assert_eq!(c.session.secret_idle_secs, 120);
+        assert_eq!(c.session.idle_secs, 15 * 60);
+        assert!(toml::from_str::<Config>("[[zones]]\nzone = \"moon\"\nnetworks = []").is_err());
     }
 }

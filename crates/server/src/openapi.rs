@@ -37,6 +37,11 @@ use utoipa::OpenApi;
         crate::assets::api::end_grant, crate::assets::api::get_review, crate::assets::api::decide_item,
         crate::assets::api::complete_review, crate::assets::api::get_scales, crate::assets::api::put_scale,
         crate::assets::api::list_areas, crate::assets::api::create_area,
+        crate::cards::api::my_cards, crate::cards::api::start_my_registration, crate::cards::api::finish_my_registration,
+        crate::cards::api::report_my_card_lost, crate::cards::api::list_cards, crate::cards::api::start_registration,
+        crate::cards::api::finish_registration, crate::cards::api::card_action, crate::cards::api::loss_reports,
+        crate::cards::api::get_settings, crate::cards::api::put_settings, crate::cards::api::start_card,
+        crate::cards::api::finish_card, crate::cards::api::unlock, crate::cards::api::reauth,
         openapi_doc,
     ),
     components(schemas(crate::web::error::Problem, crate::web::error::FieldError)),
@@ -48,6 +53,7 @@ use utoipa::OpenApi;
          (name = "settings", description = "ward settings (K17.4)"),
          (name = "access", description = "access decisions for ward systems (bearer token with access:check), requests, grants and reviews (K3.2.1, K12.1.2, K17.2, K18). A decision names the person by 職員番号 and the asset by its register code; an unknown one is a 422 naming the field, never a silent deny"),
          (name = "assets", description = "the information asset register and its classification scales (Y5, K3.1)"),
+         (name = "cards", description = "IC cards as FIDO2 keys through WebAuthn (K11.2)"),
          (name = "ledger", description = "the access-record ledger: C2SP tlog-tiles, signed-note checkpoints, RFC 9162 proofs (K16.2)"))
 )]
 pub struct ApiDoc;

@@ -113,6 +113,12 @@ impl FromRequestParts<AppState> for PendingActor {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let session = SessionCtx::from_request_parts(parts, state).await?;
+        if session.account_id.is_some() && session.locked {
+            return Err(reject(parts, AppError::SessionLocked));
+        }
+        if session.account_id.is_some() && session.stage == "card" {
+            return Err(reject(parts, AppError::CardStepRequired));
+        }
         match session::load_actor(state, &session).await {
             Ok(Some(actor)) => Ok(PendingActor(actor)),
             Ok(None) => Err(reject(parts, AppError::Unauthenticated)),
@@ -196,6 +202,7 @@ permissions!(
     RequestAccess,
     DecideAccess,
     ViewAccess,
+    ManageCards,
 );
 
 #[cfg(test)]

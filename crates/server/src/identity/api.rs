@@ -45,6 +45,9 @@ pub struct LoginOutput {
     /// The password must be changed before anything else (first login,
     /// reset, expiry or a forced change).
     pub must_change_password: bool,
+    /// A card is required too (K11.2): finish with
+    /// `POST /api/v1/session/card` (purpose `step_up`) before anything else.
+    pub card_required: bool,
 }
 
 /// Log in with a login id and password; sets the session cookie.
@@ -60,6 +63,7 @@ pub async fn login(
     let body = LoginOutput {
         account_id: ok.account_id,
         must_change_password: ok.must_change,
+        card_required: ok.card_step,
     };
     Ok((
         [(header::SET_COOKIE, session::set_cookie(&state, &ok.token))],
@@ -70,11 +74,16 @@ pub async fn login(
 
 /// End the current session.
 #[utoipa::path(delete, path = "/api/v1/session", tag = "identity", responses((status = 204)))]
-pub async fn logout(
-    State(state): State<AppState>,
-    PendingActor(actor): PendingActor,
-) -> Result<Response, ApiError> {
-    service::logout(&state, &actor).await?;
+pub async fn logout(State(state): State<AppState>, ctx: SessionCtx) -> Result<Response, ApiError> {
+    if ctx.account_id.is_some() && (ctx.locked || ctx.stage == "card") {
+        // A locked or half-open session can always be ended.
+        crate::cards::service::end_session(&state, &ctx).await?;
+    } else {
+        let actor = session::load_actor(&state, &ctx)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        service::logout(&state, &actor).await?;
+    }
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, session::clear_cookie(&state))],
@@ -258,6 +267,8 @@ pub async fn reset_in_scope(
     scope: &crate::auth::ActorScope,
     id: AccountId,
 ) -> Result<String, AppError> {
+    // Changing someone's credentials is a sensitive action.
+    crate::auth::session::require_recent_auth(state, actor)?;
     {
         let mut conn = state.db().pool().acquire().await?;
         let (_, unit) = service::account_unit(&mut conn, id).await?;

@@ -30,6 +30,12 @@ async fn login_page(State(state): State<AppState>, ctx: SessionCtx) -> Result<Re
     if session::load_actor(&state, &ctx).await?.is_some() {
         return Ok(Redirect::to("/").into_response());
     }
+    if ctx.account_id.is_some() && ctx.locked {
+        return Ok(Redirect::to("/lock").into_response());
+    }
+    if ctx.account_id.is_some() && ctx.stage == "card" {
+        return Ok(Redirect::to("/login/card").into_response());
+    }
     let notice = ctx.ended.as_deref().map(|r| format!("session.ended.{r}"));
     render_login(&state, &ctx, "", &[], notice).await
 }
@@ -76,12 +82,22 @@ async fn login_submit(
 ) -> Result<Response, PageError> {
     match service::login(&state, &ctx, &form.login, &form.password).await {
         Ok(ok) => {
-            let to = if ok.must_change { "/password" } else { "/" };
+            let to = if ok.card_step {
+                "/login/card"
+            } else if ok.must_change {
+                "/password"
+            } else {
+                "/"
+            };
             Ok((
                 [(header::SET_COOKIE, session::set_cookie(&state, &ok.token))],
                 Redirect::to(to),
             )
                 .into_response())
+        }
+        Err(AppError::Conflict(code)) if code.starts_with("login.card") => {
+            let e = FieldError::new("login", code, &[]).with_clause("K11.2");
+            render_login(&state, &ctx, &form.login, &[e], None).await
         }
         Err(AppError::Conflict(_)) => {
             let e = FieldError::new("login", "login.failed", &[]);

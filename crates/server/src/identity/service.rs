@@ -41,6 +41,9 @@ pub struct LoginSuccess {
     pub token: String,
     pub account_id: AccountId,
     pub must_change: bool,
+    /// The login needs a card as well (K11.2): the session is half-open
+    /// until the card step (`/login/card`) completes it.
+    pub card_step: bool,
 }
 
 fn backoff(failures: i64, threshold: i64, base: i64, max: i64) -> Option<i64> {
@@ -173,20 +176,38 @@ pub async fn login(
         }
         Ok(()) => {
             let a = account.ok_or(AppError::Internal("account checked above".into()))?;
+            // K11.2: where a card is required, the password alone does not
+            // open a session; without an active card there is no way in.
+            let need = crate::cards::service::requirement(&mut tx, state, &a, &source).await?;
+            if need.card && !need.has_card {
+                let rec = refusal(LoginRefusal::BadCredentials, Some(&a))
+                    .detail(json!({ "reason": "card_required_no_card", "login": a.login }));
+                records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
+                tx.commit().await?;
+                return Err(AppError::Conflict("login.card_required_no_card"));
+            }
             store::record_success(&mut tx, a.id, now).await?;
             store::clear_source(&mut tx, &source).await?;
             if let Some(old) = &ctx.id_hash {
                 session::end(&mut tx, now, old, "replaced_by_login").await?;
             }
-            let (token, _) = session::create(&mut tx, state, Some(a.id), ctx).await?;
+            let opened = session::Opened {
+                factors: "password",
+                stage: if need.card { "card" } else { "full" },
+                card_id: None,
+            };
+            let (token, _) =
+                session::create_opened(&mut tx, state, Some(a.id), ctx, &opened).await?;
             let rec = Record::new(Who::Account(a.id), "auth.login", a.id.record_ref(), "K17.1")
-                .from_ip(&source);
+                .from_ip(&source)
+                .detail(json!({ "method": "password", "card_step": need.card }));
             records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
             tx.commit().await?;
             Ok(LoginSuccess {
                 token,
                 account_id: a.id,
                 must_change: a.must_change || a.password_hash.is_none(),
+                card_step: need.card,
             })
         }
     }

@@ -212,6 +212,8 @@ pub async fn assign_role(
     scope: &ActorScope,
     input: AssignInput,
 ) -> Result<RoleAssignment, AppError> {
+    // Granting rights is a sensitive action (K12.1.5 re-authentication).
+    crate::auth::session::require_recent_auth(state, actor)?;
     let today = date_str(state.clock().today());
     let mut errors = Vec::new();
     let role = match input.role.parse::<Role>() {

@@ -43,6 +43,15 @@ pub enum AppError {
     Unauthenticated,
     #[error("password change required")]
     PasswordChangeRequired,
+    /// The session idled and is locked (K12.1.5): unlock first.
+    #[error("session locked")]
+    SessionLocked,
+    /// The login still needs its card (the second factor).
+    #[error("card step required")]
+    CardStepRequired,
+    /// A sensitive action needs a fresh authentication.
+    #[error("re-authentication required")]
+    ReauthRequired,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error("not found: {0}")]
@@ -68,7 +77,10 @@ impl AppError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::Unauthenticated | AppError::SessionLocked | AppError::CardStepRequired => {
+                StatusCode::UNAUTHORIZED
+            }
+            AppError::ReauthRequired => StatusCode::FORBIDDEN,
             AppError::PasswordChangeRequired | AppError::Forbidden(_) | AppError::Csrf => {
                 StatusCode::FORBIDDEN
             }
@@ -85,6 +97,9 @@ impl AppError {
         match self {
             AppError::Unauthenticated => "error.unauthenticated",
             AppError::PasswordChangeRequired => "error.password_change_required",
+            AppError::SessionLocked => "error.session_locked",
+            AppError::CardStepRequired => "error.card_step_required",
+            AppError::ReauthRequired => "error.reauth_required",
             AppError::Forbidden(_) => "error.forbidden",
             AppError::NotFound(_) => "error.not_found",
             AppError::Invalid(_) => "error.invalid",
@@ -198,6 +213,15 @@ impl IntoResponse for PageError {
             }
             AppError::PasswordChangeRequired => {
                 return axum::response::Redirect::to("/password").into_response()
+            }
+            AppError::SessionLocked => {
+                return axum::response::Redirect::to("/lock").into_response()
+            }
+            AppError::CardStepRequired => {
+                return axum::response::Redirect::to("/login/card").into_response()
+            }
+            AppError::ReauthRequired => {
+                return axum::response::Redirect::to("/reauth").into_response()
             }
             _ => {}
         }

@@ -16,6 +16,7 @@ pub fn routes(r: Routes) -> Routes {
 
 async fn home(State(state): State<AppState>, ctx: SessionCtx) -> Result<Response, PageError> {
     match session::load_actor(&state, &ctx).await? {
+        None if ctx.account_id.is_some() && ctx.locked => Ok(Redirect::to("/lock").into_response()),
         None => Ok(Redirect::to("/login").into_response()),
         Some(a) if a.must_change => Ok(Redirect::to("/password").into_response()),
         Some(actor) => {

@@ -44,6 +44,11 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "asset.html",
     "access_review.html",
     "access.html",
+    "cards_me.html",
+    "cards.html",
+    "card_login.html",
+    "lock.html",
+    "reauth.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -134,8 +139,10 @@ impl Chrome {
             (A::FreezeEvidence, "/ledger/evidence", "nav.evidence"),
             (A::ViewSystems, "/assets", "nav.assets"),
             (A::RequestAccess, "/access", "nav.access"),
+            (A::ManageCards, "/cards", "nav.cards"),
         ];
         if !actor.must_change {
+            nav.push(("/me/cards", "nav.my_cards"));
             for (action, href, key) in entries {
                 if actor.scope(action).is_some() {
                     nav.push((href, key));

@@ -36,11 +36,17 @@ pub struct TestApp {
 
 /// Runs `f` on a fresh app, or says why it skipped.
 pub async fn app(engine: Engine) -> Option<TestApp> {
+    app_with(engine, |_| {}).await
+}
+
+/// A fresh app whose configuration `configure` adjusts first.
+pub async fn app_with(engine: Engine, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::default();
     config.data_dir = dir.path().to_path_buf();
     config.insecure_fast_hashing = true;
     config.cookie_secure = false;
+    configure(&mut config);
     let mut pg = None;
     match engine {
         Engine::Sqlite => {}
