@@ -201,6 +201,8 @@ fn all_routes() -> Routes {
     let r = crate::ledger::search_api::routes(r);
     let r = crate::ledger::search_pages::routes(r);
     let r = crate::ledger::bundle::routes(r);
+    let r = crate::incidents::api::routes(r);
+    let r = crate::incidents::pages::routes(r);
     crate::records::routes::routes(r)
 }
 
@@ -219,16 +221,31 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Applies due personnel events now and then every minute (K17.3: promptly).
+/// Applies due personnel events now and then every minute (K17.3:
+/// promptly); escalates overdue incident steps (K10) and sends the mail
+/// outbox every 15 seconds.
 pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut tick = tokio::time::interval(Duration::from_secs(15));
+        let mut n: u64 = 0;
         loop {
             tick.tick().await;
-            match crate::people::service::apply_due(&state).await {
+            if n % 4 == 0 {
+                match crate::people::service::apply_due(&state).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(applied = n, "personnel events applied"),
+                    Err(e) => tracing::error!(error = %e, "applying personnel events failed"),
+                }
+            }
+            n = n.wrapping_add(1);
+            let now = state.clock().unix();
+            match crate::incidents::service::escalate_overdue(&state, now).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(applied = n, "personnel events applied"),
-                Err(e) => tracing::error!(error = %e, "applying personnel events failed"),
+                Ok(n) => tracing::info!(escalated = n, "overdue incident steps escalated"),
+                Err(e) => tracing::error!(error = %e, "escalating incident steps failed"),
+            }
+            if let Err(e) = crate::mail::send_due(&state, now).await {
+                tracing::error!(error = %e, "sending mail failed");
             }
         }
     })

@@ -28,6 +28,13 @@ use utoipa::OpenApi;
         crate::ledger::search_api::search, crate::ledger::search_api::view, crate::ledger::search_api::analysis,
         crate::ledger::search_api::list_reports, crate::ledger::search_api::file_report,
         crate::ledger::bundle::api_freeze, crate::ledger::bundle::api_list, crate::ledger::bundle::api_download,
+        crate::incidents::api::report, crate::incidents::api::list, crate::incidents::api::get,
+        crate::incidents::api::act, crate::incidents::api::promote, crate::incidents::api::add_entry,
+        crate::incidents::api::emergency_action, crate::incidents::api::evidence,
+        crate::incidents::api::upload, crate::incidents::api::download, crate::incidents::api::record_failure,
+        crate::incidents::api::notifications, crate::incidents::api::failure_records,
+        crate::incidents::api::recurrence, crate::incidents::api::procedures,
+        crate::incidents::api::write_procedure, crate::incidents::api::set_critical,
         openapi_doc,
     ),
     components(schemas(crate::web::error::Problem, crate::web::error::FieldError)),
@@ -37,6 +44,8 @@ use utoipa::OpenApi;
          (name = "people", description = "people and personnel events (K17.3)"),
          (name = "records", description = "records of every change (K16.2)"),
          (name = "settings", description = "ward settings (K17.4)"),
+         (name = "incidents", description = "incident and failure reports walking the chain (K10), security incident response (K27, K25)"),
+         (name = "failures", description = "failure records (K16.4, K10.4) and failure procedures (K26)"),
          (name = "ledger", description = "the access-record ledger: C2SP tlog-tiles, signed-note checkpoints, RFC 9162 proofs (K16.2)"))
 )]
 pub struct ApiDoc;

@@ -192,6 +192,15 @@ permissions!(
     ViewStaffRecords,
     ReadViewingReports,
     FreezeEvidence,
+    ReportIncident,
+    ReadIncidents,
+    ViewIncidents,
+    HandleIncidents,
+    ReportEmergencyAction,
+    RecordFailures,
+    ViewFailureRecords,
+    ManageFailureProcedures,
+    ViewFailureProcedures,
 );
 
 #[cfg(test)]

@@ -79,6 +79,7 @@ const JA_SOURCES: &[&str] = &[
     include_str!("../../i18n/ja-pages.toml"),
     include_str!("../../i18n/ja-ledger.toml"),
     include_str!("../../i18n/ja-evidence.toml"),
+    include_str!("../../i18n/ja-incidents.toml"),
     mamori_policy::password::MESSAGES_JA,
     mamori_personnel_csv::MESSAGES_JA,
 ];
@@ -87,6 +88,7 @@ const EN_SOURCES: &[&str] = &[
     include_str!("../../i18n/en-pages.toml"),
     include_str!("../../i18n/en-ledger.toml"),
     include_str!("../../i18n/en-evidence.toml"),
+    include_str!("../../i18n/en-incidents.toml"),
     mamori_policy::password::MESSAGES_EN,
     mamori_personnel_csv::MESSAGES_EN,
 ];

@@ -39,6 +39,12 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "ledger_analysis.html",
     "ledger_viewing_reports.html",
     "ledger_evidence.html",
+    "incidents.html",
+    "incident_new.html",
+    "incident.html",
+    "failures.html",
+    "failure_procedures.html",
+    "failure_procedure.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -112,6 +118,9 @@ impl Chrome {
     pub fn for_actor(actor: &Actor) -> Chrome {
         use mamori_policy::permission::Action as A;
         let mut nav = vec![("/me", "nav.me")];
+        if !actor.must_change && actor.scope(A::ReadIncidents).is_some() {
+            nav.push(("/incidents", "nav.incidents"));
+        }
         let entries = [
             (A::ViewOrg, "/org", "nav.org"),
             (A::ViewPeople, "/people", "nav.people"),
@@ -127,6 +136,8 @@ impl Chrome {
                 "nav.viewing_reports",
             ),
             (A::FreezeEvidence, "/ledger/evidence", "nav.evidence"),
+            (A::ViewFailureRecords, "/failures", "nav.failures"),
+            (A::ViewFailureProcedures, "/failure-procedures", "nav.failure_procedures"),
         ];
         if !actor.must_change {
             for (action, href, key) in entries {
