@@ -325,7 +325,10 @@ mod tests {
     fn k10_1_everyone_reports_and_the_chain_handles() {
         assert_eq!(scope_for(R::Staff, A::ReportIncident), Some(Unit));
         assert_eq!(scope_for(R::Staff, A::ViewIncidents), None);
-        assert_eq!(scope_for(R::SecurityManager, A::HandleIncidents), Some(Unit));
+        assert_eq!(
+            scope_for(R::SecurityManager, A::HandleIncidents),
+            Some(Unit)
+        );
         assert_eq!(scope_for(R::Cio, A::HandleIncidents), Some(Ward));
         assert_eq!(scope_for(R::ExternalAuditor, A::HandleIncidents), None);
         assert_eq!(scope_for(R::Operator, A::ReportEmergencyAction), Some(Ward));

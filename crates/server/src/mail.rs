@@ -133,10 +133,11 @@ pub async fn send_due(state: &AppState, now: i64) -> Result<SendReport, sqlx::Er
     if rows.is_empty() {
         return Ok(report);
     }
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.smtp_host.trim())
-        .port(config.smtp_port)
-        .timeout(Some(Duration::from_secs(config.timeout_secs.max(1))))
-        .build();
+    let transport =
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.smtp_host.trim())
+            .port(config.smtp_port)
+            .timeout(Some(Duration::from_secs(config.timeout_secs.max(1))))
+            .build();
     for r in rows {
         let id: i64 = r.try_get(0)?;
         let to: String = r.try_get(1)?;

@@ -11,8 +11,7 @@ use super::{attachments, store, IncidentSummary, IncidentView};
 use crate::app::{AppState, Routes};
 use crate::auth::perm::{
     HandleIncidents, ManageFailureProcedures, ReadIncidents, RecordFailures, ReportEmergencyAction,
-    ReportIncident, ViewFailureProcedures,
-    ViewFailureRecords,
+    ReportIncident, ViewFailureProcedures, ViewFailureRecords,
 };
 use crate::auth::Require;
 use crate::web::error::{ApiError, AppError};
@@ -117,7 +116,12 @@ pub(crate) async fn list_filter(
         _ => return Err(AppError::invalid("scope", "incident.bad_scope", &[])),
     };
     let mut f = service::filter_for(conn, actor, which).await?;
-    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     f.kind = given(&q.kind);
     if let Some(k) = &f.kind {
         if super::Kind::parse(k).is_none() {
@@ -150,7 +154,11 @@ pub async fn list(
     let counts = store::counts(&mut conn, &f)
         .await?
         .into_iter()
-        .map(|(kind, status, count)| KindStatusCount { kind, status, count })
+        .map(|(kind, status, count)| KindStatusCount {
+            kind,
+            status,
+            count,
+        })
         .collect();
     Ok(Json(IncidentList { incidents, counts }))
 }
@@ -269,6 +277,7 @@ pub async fn evidence(
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
     /// The file's name; its extension decides the allowed type.
+    #[serde(default)]
     pub name: String,
 }
 
@@ -282,7 +291,7 @@ pub async fn upload(
     State(state): State<AppState>,
     req: Require<ReportIncident>,
     Path(id): Path<String>,
-    Query(q): Query<UploadQuery>,
+    q: Result<Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {
@@ -290,7 +299,8 @@ pub async fn upload(
     if headers.get("x-mamori-upload").and_then(|v| v.to_str().ok()) != Some("1") {
         return Err(AppError::invalid("X-Mamori-Upload", "incident.upload_header", &[]).into());
     }
-    let stored = attachments::store_file(&state, "file", &q.name, &body)
+    let name = q.map(|q| q.0.name).unwrap_or_default();
+    let stored = attachments::store_file(&state, "file", &name, &body)
         .await?
         .map_err(|e| AppError::Invalid(vec![e]))?;
     attachments::attach(&state, &req.actor, id, &[stored]).await?;
@@ -313,7 +323,13 @@ pub async fn download(
     let ascii: String = a
         .file_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let encoded: String = a
         .file_name

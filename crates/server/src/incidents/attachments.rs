@@ -183,7 +183,13 @@ pub async fn link(
     // A draft's file reference must name a file that is really there.
     match path_of(state, &f.sha256) {
         Some(p) if p.exists() => {}
-        _ => return Err(AppError::invalid("attachments", "incident.attachment_missing", &[])),
+        _ => {
+            return Err(AppError::invalid(
+                "attachments",
+                "incident.attachment_missing",
+                &[],
+            ))
+        }
     }
     let id = store::insert_attachment(
         conn,
@@ -259,11 +265,17 @@ mod tests {
     fn types_sizes_and_contents() {
         let ok = |name: &str, bytes: &[u8]| check("f", name, bytes, 100).map(|v| v.1).ok();
         assert_eq!(ok("log.txt", b"hello"), Some("text/plain"));
-        assert_eq!(ok("C:\\Users\\x\\shot.PNG", b"\x89PNG\r\n\x1a\nxx"), Some("image/png"));
+        assert_eq!(
+            ok("C:\\Users\\x\\shot.PNG", b"\x89PNG\r\n\x1a\nxx"),
+            Some("image/png")
+        );
         let code = |name: &str, bytes: &[u8]| check("f", name, bytes, 100).unwrap_err().code;
         assert_eq!(code("virus.exe", b"MZ"), "incident.attachment_type");
         assert_eq!(code("fake.pdf", b"MZ"), "incident.attachment_content");
-        assert_eq!(code("big.txt", &[b'a'; 101]), "incident.attachment_too_large");
+        assert_eq!(
+            code("big.txt", &[b'a'; 101]),
+            "incident.attachment_too_large"
+        );
         assert_eq!(code("empty.txt", b""), "incident.attachment_empty");
         assert_eq!(code("noext", b"a"), "incident.attachment_type");
         assert_eq!(code("bin.txt", b"a\0b"), "incident.attachment_content");

@@ -26,19 +26,38 @@ fn time_or_blank(t: Option<i64>) -> String {
 
 pub fn incidents_table(list: &[IncidentSummary]) -> Table {
     let headers = [
-        "id", "kind", "title", "noticed_at", "system", "reporter", "unit", "outside", "status",
-        "security", "created_at", "overdue",
+        "id",
+        "kind",
+        "title",
+        "noticed_at",
+        "system",
+        "reporter",
+        "unit",
+        "outside",
+        "status",
+        "security",
+        "created_at",
+        "overdue",
     ]
     .iter()
     .map(|h| ja(&format!("incident.export.{h}")))
     .collect();
-    let yes_no = |b: bool| ja(if b { "incident.export.yes" } else { "incident.export.no" });
+    let yes_no = |b: bool| {
+        ja(if b {
+            "incident.export.yes"
+        } else {
+            "incident.export.no"
+        })
+    };
     let rows = list
         .iter()
         .map(|i| {
             let mut kind = ja(&format!("incident.kind.{}", i.kind));
             if !i.lost_item.is_empty() {
-                kind = format!("{kind}（{}）", ja(&format!("incident.lost_item.{}", i.lost_item)));
+                kind = format!(
+                    "{kind}（{}）",
+                    ja(&format!("incident.lost_item.{}", i.lost_item))
+                );
             }
             vec![
                 i.id.to_string(),
@@ -65,8 +84,17 @@ pub fn incidents_table(list: &[IncidentSummary]) -> Table {
 
 pub fn failures_table(list: &[FailureRecord]) -> Table {
     let headers = [
-        "id", "title", "system", "cause", "started_at", "resolved_at", "minutes", "impact",
-        "handling", "recorded_by", "recorded_at",
+        "id",
+        "title",
+        "system",
+        "cause",
+        "started_at",
+        "resolved_at",
+        "minutes",
+        "impact",
+        "handling",
+        "recorded_by",
+        "recorded_at",
     ]
     .iter()
     .map(|h| ja(&format!("failure.export.{h}")))
@@ -81,7 +109,9 @@ pub fn failures_table(list: &[FailureRecord]) -> Table {
                 ja(&format!("failure.cause.{}", f.cause_category)),
                 format_unix(f.started_at),
                 time_or_blank(f.resolved_at),
-                f.duration_minutes.map(|m| m.to_string()).unwrap_or_default(),
+                f.duration_minutes
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
                 ja(&format!("failure.impact.{}", f.impact)),
                 f.handling.clone(),
                 f.recorded_by_name.clone().unwrap_or_default(),

@@ -27,8 +27,16 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Cause categories.
 pub const CAUSES: [&str; 10] = [
-    "hardware", "software", "network", "operation", "attack", "virus", "power", "vendor",
-    "unknown", "other",
+    "hardware",
+    "software",
+    "network",
+    "operation",
+    "attack",
+    "virus",
+    "power",
+    "vendor",
+    "unknown",
+    "other",
 ];
 /// Impact: none, the ward's work (事務運営), residents' lives (区民生活), both.
 pub const IMPACTS: [&str; 4] = ["none", "operations", "residents", "both"];
@@ -133,7 +141,11 @@ pub async fn record(
     let resolved = check_time(&mut e, "resolved_at", &input.resolved_at, false, now);
     if let (Some(s), Some(r)) = (started, resolved) {
         if r < s {
-            e.push(FieldError::new("resolved_at", "failure.resolved_before_start", &[]));
+            e.push(FieldError::new(
+                "resolved_at",
+                "failure.resolved_before_start",
+                &[],
+            ));
         }
     }
     check_text(&mut e, "handling", &input.handling, MAX_TEXT, false);
@@ -232,14 +244,22 @@ pub async fn criteria(
     if let Some(v) = given(&q.from) {
         match super::service::parse_time(v) {
             Some(t) => c.from = Some(t),
-            None => e.push(FieldError::new("from", "incident.bad_time", &[("value", v.chars().take(40).collect())])),
+            None => e.push(FieldError::new(
+                "from",
+                "incident.bad_time",
+                &[("value", v.chars().take(40).collect())],
+            )),
         }
     }
     if let Some(v) = given(&q.to) {
         let date_only = !v.contains(':');
         match super::service::parse_time(v) {
             Some(t) => c.to = Some(if date_only { t + day } else { t }),
-            None => e.push(FieldError::new("to", "incident.bad_time", &[("value", v.chars().take(40).collect())])),
+            None => e.push(FieldError::new(
+                "to",
+                "incident.bad_time",
+                &[("value", v.chars().take(40).collect())],
+            )),
         }
     }
     done(e)?;
@@ -322,10 +342,16 @@ pub fn analyse(records: &[FailureRecord]) -> RecurrenceReport {
         p.incident_ids.push(r.incident_id);
     }
     let mut recurring: Vec<Recurrence> = pairs.into_values().filter(|p| p.count >= 2).collect();
-    recurring.sort_by(|a, b| b.count.cmp(&a.count).then(a.system_code.cmp(&b.system_code)));
+    recurring.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.system_code.cmp(&b.system_code))
+    });
     // Months without failures still show, so the chart's time axis is even.
     let mut by_month = Vec::new();
-    if let (Some(first), Some(last)) = (months.keys().next().cloned(), months.keys().last().cloned()) {
+    if let (Some(first), Some(last)) =
+        (months.keys().next().cloned(), months.keys().last().cloned())
+    {
         let parse = |m: &str| -> Option<(i32, u32)> {
             Some((m.get(..4)?.parse().ok()?, m.get(5..7)?.parse().ok()?))
         };
@@ -333,7 +359,10 @@ pub fn analyse(records: &[FailureRecord]) -> RecurrenceReport {
             let mut guard = 0;
             while (y, m) <= (ly, lm) && guard < 600 {
                 let key = format!("{y:04}-{m:02}");
-                by_month.push(MonthCount { count: months.get(&key).copied().unwrap_or(0), month: key });
+                by_month.push(MonthCount {
+                    count: months.get(&key).copied().unwrap_or(0),
+                    month: key,
+                });
                 m += 1;
                 if m > 12 {
                     m = 1;
@@ -416,11 +445,7 @@ pub struct SystemProcedures {
     pub flagged: bool,
 }
 
-async fn require_system_scope(
-    conn: &mut Conn,
-    actor: &Actor,
-    code: &str,
-) -> Result<(), AppError> {
+async fn require_system_scope(conn: &mut Conn, actor: &Actor, code: &str) -> Result<(), AppError> {
     let owner = system_owner(conn, code).await?;
     let scope = actor
         .scope(Action::ManageFailureProcedures)
@@ -459,9 +484,14 @@ pub async fn write_procedure(
         now,
     )
     .await?;
-    let rec = crate::records::Record::new(actor.who(), "failure_procedure.write", format!("failure_procedure:{id}"), "K26")
-        .from_ip(actor.ip())
-        .detail(json!({ "system_code": code, "version": version, "title": input.title.trim() }));
+    let rec = crate::records::Record::new(
+        actor.who(),
+        "failure_procedure.write",
+        format!("failure_procedure:{id}"),
+        "K26",
+    )
+    .from_ip(actor.ip())
+    .detail(json!({ "system_code": code, "version": version, "title": input.title.trim() }));
     crate::records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     let p = store::procedure(&mut tx, id)
         .await?
@@ -485,10 +515,23 @@ pub async fn set_critical(
     done(e)?;
     let code = input.system_code.trim();
     require_system_scope(&mut tx, actor, code).await?;
-    store::set_critical(&mut tx, code, input.critical, input.reason.trim(), actor.person_id, now).await?;
-    let rec = crate::records::Record::new(actor.who(), "failure_procedure.critical", format!("system:{code}"), "K26")
-        .from_ip(actor.ip())
-        .detail(json!({ "critical": input.critical, "reason": input.reason.trim() }));
+    store::set_critical(
+        &mut tx,
+        code,
+        input.critical,
+        input.reason.trim(),
+        actor.person_id,
+        now,
+    )
+    .await?;
+    let rec = crate::records::Record::new(
+        actor.who(),
+        "failure_procedure.critical",
+        format!("system:{code}"),
+        "K26",
+    )
+    .from_ip(actor.ip())
+    .detail(json!({ "critical": input.critical, "reason": input.reason.trim() }));
     crate::records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     state.ledger().poke();
@@ -544,7 +587,11 @@ pub mod store {
         pub recorded_by: Option<PersonId>,
     }
 
-    pub async fn upsert_record(conn: &mut Conn, r: &NewRecord<'_>, now: i64) -> Result<(), sqlx::Error> {
+    pub async fn upsert_record(
+        conn: &mut Conn,
+        r: &NewRecord<'_>,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO failure_records (incident_id, system_code, cause_category, started_at, resolved_at, impact, handling, recorded_by, recorded_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -567,7 +614,8 @@ pub mod store {
         Ok(())
     }
 
-    const RECORD_SELECT: &str = "SELECT f.incident_id, i.title, f.system_code, f.cause_category, f.started_at,
+    const RECORD_SELECT: &str =
+        "SELECT f.incident_id, i.title, f.system_code, f.cause_category, f.started_at,
         f.resolved_at, f.impact, f.handling, f.recorded_by, p.name_kanji, f.recorded_at
         FROM failure_records f JOIN incidents i ON i.id = f.incident_id
         LEFT JOIN persons p ON p.id = f.recorded_by";
@@ -591,7 +639,10 @@ pub mod store {
         })
     }
 
-    pub async fn get_record(conn: &mut Conn, incident: i64) -> Result<Option<FailureRecord>, sqlx::Error> {
+    pub async fn get_record(
+        conn: &mut Conn,
+        incident: i64,
+    ) -> Result<Option<FailureRecord>, sqlx::Error> {
         let row = sqlx::query(&format!("{RECORD_SELECT} WHERE f.incident_id = $1"))
             .bind(incident)
             .fetch_optional(conn)
@@ -599,7 +650,11 @@ pub mod store {
         row.as_ref().map(record_from_row).transpose()
     }
 
-    pub async fn search(conn: &mut Conn, c: &Criteria, limit: i64) -> Result<Vec<FailureRecord>, sqlx::Error> {
+    pub async fn search(
+        conn: &mut Conn,
+        c: &Criteria,
+        limit: i64,
+    ) -> Result<Vec<FailureRecord>, sqlx::Error> {
         let mut conds: Vec<String> = Vec::new();
         let mut binds: Vec<String> = Vec::new();
         for (col, v) in [
@@ -614,7 +669,10 @@ pub mod store {
         }
         // Integers the code produced itself.
         if let Some(m) = c.min_minutes {
-            conds.push(format!("f.resolved_at IS NOT NULL AND f.resolved_at - f.started_at >= {}", m * 60));
+            conds.push(format!(
+                "f.resolved_at IS NOT NULL AND f.resolved_at - f.started_at >= {}",
+                m * 60
+            ));
         }
         if let Some(t) = c.from {
             conds.push(format!("f.started_at >= {t}"));
@@ -624,13 +682,23 @@ pub mod store {
         }
         if let Some(units) = &c.units {
             let list: Vec<String> = units.iter().map(|u| u.0.to_string()).collect();
-            let list = if list.is_empty() { "0".to_string() } else { list.join(",") };
+            let list = if list.is_empty() {
+                "0".to_string()
+            } else {
+                list.join(",")
+            };
             conds.push(format!(
                 "(i.reporter_unit_id IN ({list}) OR f.system_code IN (SELECT code FROM systems WHERE owner_org_unit_id IN ({list})))"
             ));
         }
-        let w = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
-        let sql = format!("{RECORD_SELECT}{w} ORDER BY f.started_at DESC, f.incident_id DESC LIMIT {limit}");
+        let w = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
+        let sql = format!(
+            "{RECORD_SELECT}{w} ORDER BY f.started_at DESC, f.incident_id DESC LIMIT {limit}"
+        );
         let mut q = sqlx::query(&sql);
         for b in &binds {
             q = q.bind(b.clone());
@@ -640,10 +708,12 @@ pub mod store {
     }
 
     pub async fn max_version(conn: &mut Conn, code: &str) -> Result<i64, sqlx::Error> {
-        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM failure_procedures WHERE system_code = $1")
-            .bind(code)
-            .fetch_one(conn)
-            .await?;
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(version), 0) FROM failure_procedures WHERE system_code = $1",
+        )
+        .bind(code)
+        .fetch_one(conn)
+        .await?;
         row.try_get(0)
     }
 
@@ -690,15 +760,23 @@ pub mod store {
     }
 
     /// Versions of a system's procedure, newest first.
-    pub async fn versions(conn: &mut Conn, code: &str) -> Result<Vec<ProcedureSummary>, sqlx::Error> {
-        let rows = sqlx::query(&format!("{PROC_SELECT} WHERE f.system_code = $1 ORDER BY f.version DESC"))
-            .bind(code)
-            .fetch_all(conn)
-            .await?;
+    pub async fn versions(
+        conn: &mut Conn,
+        code: &str,
+    ) -> Result<Vec<ProcedureSummary>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "{PROC_SELECT} WHERE f.system_code = $1 ORDER BY f.version DESC"
+        ))
+        .bind(code)
+        .fetch_all(conn)
+        .await?;
         rows.iter().map(summary_from_row).collect()
     }
 
-    pub async fn current_procedure(conn: &mut Conn, code: &str) -> Result<Option<ProcedureSummary>, sqlx::Error> {
+    pub async fn current_procedure(
+        conn: &mut Conn,
+        code: &str,
+    ) -> Result<Option<ProcedureSummary>, sqlx::Error> {
         Ok(versions(conn, code).await?.into_iter().next())
     }
 
@@ -743,10 +821,12 @@ pub mod store {
     }
 
     pub async fn critical(conn: &mut Conn, code: &str) -> Result<(bool, String), sqlx::Error> {
-        let row = sqlx::query("SELECT critical, reason FROM failure_critical_systems WHERE system_code = $1")
-            .bind(code)
-            .fetch_optional(conn)
-            .await?;
+        let row = sqlx::query(
+            "SELECT critical, reason FROM failure_critical_systems WHERE system_code = $1",
+        )
+        .bind(code)
+        .fetch_optional(conn)
+        .await?;
         match row {
             Some(r) => Ok((r.try_get::<i64, _>(0)? != 0, r.try_get(1)?)),
             None => Ok((false, String::new())),
@@ -792,7 +872,11 @@ mod tests {
         assert_eq!(r.recurring[0].system_code, "library");
         assert_eq!(r.recurring[0].count, 2);
         assert_eq!(r.recurring[0].total_minutes, 120);
-        let months: Vec<(&str, i64)> = r.by_month.iter().map(|m| (m.month.as_str(), m.count)).collect();
+        let months: Vec<(&str, i64)> = r
+            .by_month
+            .iter()
+            .map(|m| (m.month.as_str(), m.count))
+            .collect();
         assert_eq!(months, [("2026-01", 1), ("2026-02", 0), ("2026-03", 3)]);
         assert_eq!(r.by_system[0], ("library".to_string(), 3));
     }

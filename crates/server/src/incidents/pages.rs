@@ -13,8 +13,8 @@ use super::service::{self, ReportInput, StepAction, StepInput};
 use super::{export, store, Kind, LOST_ITEMS, STATUSES};
 use crate::app::{AppState, Routes};
 use crate::auth::perm::{
-    HandleIncidents, ManageFailureProcedures, ReadIncidents, RecordFailures,
-    ReportEmergencyAction, ReportIncident, ViewFailureProcedures, ViewFailureRecords,
+    HandleIncidents, ManageFailureProcedures, ReadIncidents, RecordFailures, ReportEmergencyAction,
+    ReportIncident, ViewFailureProcedures, ViewFailureRecords,
 };
 use crate::auth::{token, Actor, Require};
 use crate::org::pages::{form_errors, NoticeQuery};
@@ -198,7 +198,11 @@ async fn export_incidents_csv(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let t = export_list(&state, &req.actor, q).await?;
-    Ok(download(export::to_csv(&t)?, "text/csv; charset=utf-8", "incidents.csv"))
+    Ok(download(
+        export::to_csv(&t)?,
+        "text/csv; charset=utf-8",
+        "incidents.csv",
+    ))
 }
 
 async fn export_incidents_xlsx(
@@ -236,7 +240,16 @@ async fn new_page(
         ),
         None => (ReportInput::default(), vec![]),
     };
-    render_new(&state, &req.actor, &form, &kept, &[], draft.is_some(), StatusCode::OK).await
+    render_new(
+        &state,
+        &req.actor,
+        &form,
+        &kept,
+        &[],
+        draft.is_some(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn render_new(
@@ -275,7 +288,14 @@ async fn read_multipart(
     actor: &Actor,
     multipart: Result<Multipart, MultipartRejection>,
     file_field: &str,
-) -> Result<(Vec<(String, String)>, Vec<(String, Vec<u8>)>, Vec<FieldError>), PageError> {
+) -> Result<
+    (
+        Vec<(String, String)>,
+        Vec<(String, Vec<u8>)>,
+        Vec<FieldError>,
+    ),
+    PageError,
+> {
     let bad_form = || PageError(AppError::invalid("form", "error.form_encoding", &[]));
     let mut mp = multipart.map_err(|_| bad_form())?;
     let csrf_ok = match mp.next_field().await {
@@ -296,7 +316,11 @@ async fn read_multipart(
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(_) => {
-                errors.push(FieldError::new(file_field, "incident.attachment_unreadable", &[]));
+                errors.push(FieldError::new(
+                    file_field,
+                    "incident.attachment_unreadable",
+                    &[],
+                ));
                 break;
             }
         };
@@ -307,7 +331,11 @@ async fn read_multipart(
                 Ok(b) if file_name.is_empty() && b.is_empty() => {}
                 Ok(b) => files.push((file_name, b.to_vec())),
                 Err(_) => {
-                    errors.push(FieldError::new(file_field, "incident.attachment_unreadable", &[]));
+                    errors.push(FieldError::new(
+                        file_field,
+                        "incident.attachment_unreadable",
+                        &[],
+                    ));
                     break;
                 }
             }
@@ -412,7 +440,16 @@ async fn new_submit(
             // Nothing typed is lost: the form comes back with it, and it is
             // kept as a draft for the next visit too.
             service::save_draft(&state, actor, &json!({ "form": form, "files": stored })).await?;
-            render_new(&state, actor, &form, &stored, &errors, false, StatusCode::UNPROCESSABLE_ENTITY).await
+            render_new(
+                &state,
+                actor,
+                &form,
+                &stored,
+                &errors,
+                false,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -496,11 +533,33 @@ async fn render_incident(
         None => ("", json!({}), vec![]),
     };
     let entry_fields = [
-        "kind", "content", "suspected_cause", "damage_scope", "measure", "condition",
-        "employee_number", "at", "temporary_measure", "root_cause", "plan", "parties", "note",
-        "reason", "comment", "action", "step", "ledger_indexes", "system_code",
-        "cause_category", "started_at", "resolved_at", "impact", "handling", "attachments",
-        "freeze_reason", "query",
+        "kind",
+        "content",
+        "suspected_cause",
+        "damage_scope",
+        "measure",
+        "condition",
+        "employee_number",
+        "at",
+        "temporary_measure",
+        "root_cause",
+        "plan",
+        "parties",
+        "note",
+        "reason",
+        "comment",
+        "action",
+        "step",
+        "ledger_indexes",
+        "system_code",
+        "cause_category",
+        "started_at",
+        "resolved_at",
+        "impact",
+        "handling",
+        "attachments",
+        "freeze_reason",
+        "query",
     ];
     let ledger_size = state.ledger().size().await.unwrap_or(0);
     let max_kb = {
@@ -547,11 +606,35 @@ async fn after(
     match outcome {
         Ok(()) => Ok(Redirect::to(&format!("/incidents/{id}?done={done}")).into_response()),
         Err(AppError::Invalid(errors)) => {
-            render_incident(state, actor, id, Some(Failed { form, typed, errors }), None, StatusCode::UNPROCESSABLE_ENTITY).await
+            render_incident(
+                state,
+                actor,
+                id,
+                Some(Failed {
+                    form,
+                    typed,
+                    errors,
+                }),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(AppError::Conflict(code)) => {
             let errors = vec![FieldError::new("form", code, &[])];
-            render_incident(state, actor, id, Some(Failed { form, typed, errors }), None, StatusCode::CONFLICT).await
+            render_incident(
+                state,
+                actor,
+                id,
+                Some(Failed {
+                    form,
+                    typed,
+                    errors,
+                }),
+                None,
+                StatusCode::CONFLICT,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -575,11 +658,34 @@ async fn step_submit(
     let step = path_id(&step, "incident step")?;
     let outcome = match StepAction::parse(f.action.trim()) {
         Some(action) => {
-            service::act_on_step(&state, &req.actor, id, step, &StepInput { action, comment: f.comment.clone() }).await
+            service::act_on_step(
+                &state,
+                &req.actor,
+                id,
+                step,
+                &StepInput {
+                    action,
+                    comment: f.comment.clone(),
+                },
+            )
+            .await
         }
-        None => Err(AppError::invalid("action", "incident.action_not_for_step", &[])),
+        None => Err(AppError::invalid(
+            "action",
+            "incident.action_not_for_step",
+            &[],
+        )),
     };
-    after(&state, &req.actor, id, &format!("step{step}"), json!(f), outcome, "step").await
+    after(
+        &state,
+        &req.actor,
+        id,
+        &format!("step{step}"),
+        json!(f),
+        outcome,
+        "step",
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
@@ -596,7 +702,16 @@ async fn promote_submit(
 ) -> Result<Response, PageError> {
     let id = path_id(&id, "incident")?;
     let outcome = service::promote(&state, &req.actor, id, &f.reason).await;
-    after(&state, &req.actor, id, "promote", json!(f), outcome, "promoted").await
+    after(
+        &state,
+        &req.actor,
+        id,
+        "promote",
+        json!(f),
+        outcome,
+        "promoted",
+    )
+    .await
 }
 
 /// The entry forms: every field as text (a checkbox sends `1`).
@@ -661,7 +776,14 @@ async fn entry_submit(
 ) -> Result<Response, PageError> {
     let id = path_id(&id, "incident")?;
     let outcome = response::add_entry(&state, &req.actor, id, &f.to_input()).await;
-    let form = format!("entry-{}", f.kind.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(30).collect::<String>());
+    let form = format!(
+        "entry-{}",
+        f.kind
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(30)
+            .collect::<String>()
+    );
     after(&state, &req.actor, id, &form, json!(f), outcome, "entry").await
 }
 
@@ -674,7 +796,16 @@ async fn emergency_submit(
     let id = path_id(&id, "incident")?;
     f.kind = "emergency_action".into();
     let outcome = response::add_entry(&state, &req.actor, id, &f.to_input()).await;
-    after(&state, &req.actor, id, "entry-emergency_action", json!(f), outcome, "entry").await
+    after(
+        &state,
+        &req.actor,
+        id,
+        "entry-emergency_action",
+        json!(f),
+        outcome,
+        "entry",
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
@@ -705,7 +836,12 @@ async fn evidence_submit(
     let id = path_id(&id, "incident")?;
     let mut indexes = Vec::new();
     let mut bad = Vec::new();
-    for part in f.ledger_indexes.split([',', ' ', '、', '\n']).map(str::trim).filter(|s| !s.is_empty()) {
+    for part in f
+        .ledger_indexes
+        .split([',', ' ', '、', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         match part.parse::<u64>() {
             Ok(n) => indexes.push(n),
             Err(_) => bad.push(part.chars().take(20).collect::<String>()),
@@ -713,9 +849,15 @@ async fn evidence_submit(
     }
     let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let wants_freeze = !f.freeze_reason.trim().is_empty()
-        || [&f.system, &f.actor, &f.from, &f.to].iter().any(|s| !s.trim().is_empty());
+        || [&f.system, &f.actor, &f.from, &f.to]
+            .iter()
+            .any(|s| !s.trim().is_empty());
     let outcome = if !bad.is_empty() {
-        Err(AppError::invalid("ledger_indexes", "incident.bad_indexes", &[("value", bad.join(", "))]))
+        Err(AppError::invalid(
+            "ledger_indexes",
+            "incident.bad_indexes",
+            &[("value", bad.join(", "))],
+        ))
     } else {
         let input = EvidenceInput {
             ledger_indexes: indexes,
@@ -731,7 +873,9 @@ async fn evidence_submit(
                 },
             }),
         };
-        response::preserve_evidence(&state, &req.actor, id, &input).await.map(|_| ())
+        response::preserve_evidence(&state, &req.actor, id, &input)
+            .await
+            .map(|_| ())
     };
     // The freeze's own field names (`reason`, `query.*`) are shown as the form's.
     let outcome = outcome.map_err(|e| match e {
@@ -749,7 +893,16 @@ async fn evidence_submit(
         ),
         e => e,
     });
-    after(&state, &req.actor, id, "evidence", json!(f), outcome, "evidence").await
+    after(
+        &state,
+        &req.actor,
+        id,
+        "evidence",
+        json!(f),
+        outcome,
+        "evidence",
+    )
+    .await
 }
 
 async fn attach_submit(
@@ -761,7 +914,11 @@ async fn attach_submit(
     let id = path_id(&id, "incident")?;
     let (_, files, mut errors) = read_multipart(&req.actor, multipart, "attachments").await?;
     if files.is_empty() && errors.is_empty() {
-        errors.push(FieldError::new("attachments", "incident.attachment_none", &[]));
+        errors.push(FieldError::new(
+            "attachments",
+            "incident.attachment_none",
+            &[],
+        ));
     }
     let stored = store_files(&state, files, &mut errors).await?;
     let outcome = if errors.is_empty() {
@@ -769,7 +926,16 @@ async fn attach_submit(
     } else {
         Err(AppError::Invalid(errors))
     };
-    after(&state, &req.actor, id, "attach", json!({}), outcome, "attached").await
+    after(
+        &state,
+        &req.actor,
+        id,
+        "attach",
+        json!({}),
+        outcome,
+        "attached",
+    )
+    .await
 }
 
 async fn failure_submit(
@@ -779,8 +945,19 @@ async fn failure_submit(
     CsrfForm(f): CsrfForm<FailureInput>,
 ) -> Result<Response, PageError> {
     let id = path_id(&id, "incident")?;
-    let outcome = failures::record(&state, &req.actor, &req.scope, id, &f).await.map(|_| ());
-    after(&state, &req.actor, id, "failure", json!(f), outcome, "failure").await
+    let outcome = failures::record(&state, &req.actor, &req.scope, id, &f)
+        .await
+        .map(|_| ());
+    after(
+        &state,
+        &req.actor,
+        id,
+        "failure",
+        json!(f),
+        outcome,
+        "failure",
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------
@@ -798,7 +975,11 @@ async fn failures_page(
     };
     let report = failures::analyse(&records);
     let chart = month_chart(&report.by_month);
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let query = serde_urlencoded::to_string(&q).unwrap_or_default();
     let html = render(
         "failures.html",
@@ -855,7 +1036,9 @@ async fn export_failures(
     scope: &crate::auth::ActorScope,
     q: &FailureQuery,
 ) -> Result<export::Table, AppError> {
-    Ok(export::failures_table(&failures::search(state, scope, q).await?))
+    Ok(export::failures_table(
+        &failures::search(state, scope, q).await?,
+    ))
 }
 
 async fn export_failures_csv(
@@ -864,7 +1047,11 @@ async fn export_failures_csv(
     Query(q): Query<FailureQuery>,
 ) -> Result<Response, PageError> {
     let t = export_failures(&state, &req.scope, &q).await?;
-    Ok(download(export::to_csv(&t)?, "text/csv; charset=utf-8", "failure-records.csv"))
+    Ok(download(
+        export::to_csv(&t)?,
+        "text/csv; charset=utf-8",
+        "failure-records.csv",
+    ))
 }
 
 async fn export_failures_xlsx(
@@ -884,7 +1071,10 @@ async fn procedures_page(
     req: Require<ViewFailureProcedures>,
     Query(n): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
-    let notice = n.notice(&[("written", "failure.done.written"), ("critical", "failure.done.critical")]);
+    let notice = n.notice(&[
+        ("written", "failure.done.written"),
+        ("critical", "failure.done.critical"),
+    ]);
     render_procedures(&state, &req.actor, None, notice, StatusCode::OK).await
 }
 
@@ -924,11 +1114,33 @@ async fn procedure_outcome(
     match outcome {
         Ok(()) => Ok(Redirect::to(&format!("/failure-procedures?done={done}")).into_response()),
         Err(AppError::Invalid(errors)) => {
-            render_procedures(state, actor, Some(Failed { form, typed, errors }), None, StatusCode::UNPROCESSABLE_ENTITY).await
+            render_procedures(
+                state,
+                actor,
+                Some(Failed {
+                    form,
+                    typed,
+                    errors,
+                }),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(AppError::Forbidden("out_of_scope")) => {
             let errors = vec![FieldError::new("system_code", "failure.out_of_scope", &[])];
-            render_procedures(state, actor, Some(Failed { form, typed, errors }), None, StatusCode::FORBIDDEN).await
+            render_procedures(
+                state,
+                actor,
+                Some(Failed {
+                    form,
+                    typed,
+                    errors,
+                }),
+                None,
+                StatusCode::FORBIDDEN,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -939,7 +1151,9 @@ async fn procedure_submit(
     req: Require<ManageFailureProcedures>,
     CsrfForm(f): CsrfForm<ProcedureInput>,
 ) -> Result<Response, PageError> {
-    let outcome = failures::write_procedure(&state, &req.actor, &f).await.map(|_| ());
+    let outcome = failures::write_procedure(&state, &req.actor, &f)
+        .await
+        .map(|_| ());
     procedure_outcome(&state, &req.actor, "proc", json!(f), outcome, "written").await
 }
 
@@ -974,6 +1188,10 @@ async fn procedure_page(
 ) -> Result<Response, PageError> {
     let id = path_id(&id, "failure procedure")?;
     let p = failures::procedure(&state, id).await?;
-    let html = render("failure_procedure.html", &Chrome::for_actor(&req.actor), json!({ "p": p }))?;
+    let html = render(
+        "failure_procedure.html",
+        &Chrome::for_actor(&req.actor),
+        json!({ "p": p }),
+    )?;
     Ok(html.into_response())
 }

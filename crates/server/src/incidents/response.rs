@@ -205,13 +205,22 @@ pub async fn add_entry(
             } else if !number.is_empty() {
                 match crate::people::store::person_by_number(&mut tx, number).await? {
                     Some(p) => executed_by = Some(p.id),
-                    None => e.push(FieldError::new("employee_number", "incident.unknown_person", &[])),
+                    None => e.push(FieldError::new(
+                        "employee_number",
+                        "incident.unknown_person",
+                        &[],
+                    )),
                 }
             }
             let note = text(&mut e, "note", &input.note, kind == "emergency_action");
             if kind == "emergency_action" {
                 // 事後報告: the manager of the report hears of it.
-                if let Some(p) = store::steps(&mut tx, id, now).await?.iter().find(|s| s.seq == 1).and_then(|s| s.person_id) {
+                if let Some(p) = store::steps(&mut tx, id, now)
+                    .await?
+                    .iter()
+                    .find(|s| s.seq == 1)
+                    .and_then(|s| s.person_id)
+                {
                     notify_to.push((p, "incident.notice.emergency_action"));
                 }
             }
@@ -222,7 +231,9 @@ pub async fn add_entry(
         "recovery" => {
             // K27.1.4: 「前号の証拠保全の実施を完了した後」.
             if !has("evidence") {
-                e.push(FieldError::new("kind", "incident.evidence_first", &[]).with_clause("K27.1.4"));
+                e.push(
+                    FieldError::new("kind", "incident.evidence_first", &[]).with_clause("K27.1.4"),
+                );
             }
             let at = check_time(&mut e, "at", &input.at, false, now);
             json!({ "temporary_measure": text(&mut e, "temporary_measure", &input.temporary_measure, true),
@@ -262,18 +273,29 @@ pub async fn add_entry(
                 e.push(FieldError::new("employee_number", "field.required", &[]));
             } else {
                 match crate::people::store::person_by_number(&mut tx, number).await? {
-                    None => e.push(FieldError::new("employee_number", "incident.unknown_person", &[])),
+                    None => e.push(FieldError::new(
+                        "employee_number",
+                        "incident.unknown_person",
+                        &[],
+                    )),
                     Some(p) => {
                         person = Some(p.id);
                         // K25.4: the manager of the unit (課 or 関係団体) the person belongs to.
                         if let Some(u) = p.org_unit_id {
-                            if let Some(m) = crate::org::service::unit_security_manager(&mut tx, u, &today).await? {
+                            if let Some(m) =
+                                crate::org::service::unit_security_manager(&mut tx, u, &today)
+                                    .await?
+                            {
                                 routed = m.person_id;
                             }
                         }
                         match routed {
                             Some(m) => notify_to.push((m, "incident.notice.misconduct")),
-                            None => e.push(FieldError::new("employee_number", "incident.no_manager", &[])),
+                            None => e.push(FieldError::new(
+                                "employee_number",
+                                "incident.no_manager",
+                                &[],
+                            )),
                         }
                     }
                 }
@@ -291,15 +313,27 @@ pub async fn add_entry(
         _ => json!({}),
     };
     done(e)?;
-    entry(&mut tx, state, &actor.who(), actor.ip(), id, kind, action, clause, detail).await?;
+    entry(
+        &mut tx,
+        state,
+        &actor.who(),
+        actor.ip(),
+        id,
+        kind,
+        action,
+        clause,
+        detail,
+    )
+    .await?;
     if kind == "closed" {
         store::set_status(&mut tx, id, "closed", now).await?;
     }
     if kind == "assessment" {
         // K27.1.1: reported to the 統括者.
-        if let Some((p, _)) = crate::org::store::holders(&mut tx, Role::SecurityDirector.code(), None, &today)
-            .await?
-            .first()
+        if let Some((p, _)) =
+            crate::org::store::holders(&mut tx, Role::SecurityDirector.code(), None, &today)
+                .await?
+                .first()
         {
             notify_to.push((*p, "incident.notice.assessment"));
         }
@@ -343,17 +377,29 @@ pub async fn preserve_evidence(
             return Err(AppError::Forbidden(Action::HandleIncidents.code()));
         }
         if !inc.security {
-            return Err(AppError::Invalid(vec![FieldError::new("kind", "incident.not_security", &[])
-                .with_clause("K27")]));
+            return Err(AppError::Invalid(vec![FieldError::new(
+                "kind",
+                "incident.not_security",
+                &[],
+            )
+            .with_clause("K27")]));
         }
     }
     let mut e = Vec::new();
     check_text(&mut e, "note", &input.note, MAX_COMMENT, false);
     if input.ledger_indexes.is_empty() && input.freeze.is_none() {
-        e.push(FieldError::new("ledger_indexes", "incident.evidence_empty", &[]));
+        e.push(FieldError::new(
+            "ledger_indexes",
+            "incident.evidence_empty",
+            &[],
+        ));
     }
     if input.ledger_indexes.len() > 1000 {
-        e.push(FieldError::new("ledger_indexes", "field.too_long", &[("max", "1000".into())]));
+        e.push(FieldError::new(
+            "ledger_indexes",
+            "field.too_long",
+            &[("max", "1000".into())],
+        ));
     }
     let size = state.ledger().size().await?;
     if let Some(i) = input.ledger_indexes.iter().find(|&&i| i >= size) {
@@ -390,8 +436,15 @@ mod tests {
     #[test]
     fn checklist_follows_the_entries() {
         let c = checklist(&["assessment".into(), "emergency_action".into()]);
-        let done: Vec<&str> = c.iter().filter(|i| i.done).map(|i| i.clause.as_str()).collect();
+        let done: Vec<&str> = c
+            .iter()
+            .filter(|i| i.done)
+            .map(|i| i.clause.as_str())
+            .collect();
         assert_eq!(done, ["K27.1.1", "K27.1.2"]);
-        assert!(c.iter().filter(|i| !i.required).all(|i| i.clause.starts_with("K25")));
+        assert!(c
+            .iter()
+            .filter(|i| !i.required)
+            .all(|i| i.clause.starts_with("K25")));
     }
 }

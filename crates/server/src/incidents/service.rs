@@ -71,8 +71,11 @@ pub fn parse_time(value: &str) -> Option<i64> {
             return Some(t.assume_offset(crate::clock::JST).unix_timestamp());
         }
     }
-    mamori_policy::wareki::parse_date(v)
-        .map(|d| d.midnight().assume_offset(crate::clock::JST).unix_timestamp())
+    mamori_policy::wareki::parse_date(v).map(|d| {
+        d.midnight()
+            .assume_offset(crate::clock::JST)
+            .unix_timestamp()
+    })
 }
 
 /// Checks a time field: required or not, parsable, not in the future.
@@ -252,7 +255,11 @@ async fn deadline_minutes(conn: &mut Conn, seq: i64) -> Result<i64, sqlx::Error>
     crate::settings::get(conn, key).await
 }
 
-async fn ward_holder(conn: &mut Conn, role: Role, date: &str) -> Result<Option<PersonId>, sqlx::Error> {
+async fn ward_holder(
+    conn: &mut Conn,
+    role: Role,
+    date: &str,
+) -> Result<Option<PersonId>, sqlx::Error> {
     Ok(crate::org::store::holders(conn, role.code(), None, date)
         .await?
         .into_iter()
@@ -634,10 +641,17 @@ pub async fn act_on_step(
     );
     let fits = matches!(
         (input.action, step.seq),
-        (StepAction::Acknowledge, _) | (StepAction::Forward, 1) | (StepAction::Report, 2) | (StepAction::Instruct, 2)
+        (StepAction::Acknowledge, _)
+            | (StepAction::Forward, 1)
+            | (StepAction::Report, 2)
+            | (StepAction::Instruct, 2)
     );
     if !fits {
-        errors.push(FieldError::new("action", "incident.action_not_for_step", &[]));
+        errors.push(FieldError::new(
+            "action",
+            "incident.action_not_for_step",
+            &[],
+        ));
     }
     done(errors)?;
     if step.completed_at.is_some() && input.action != StepAction::Instruct {
@@ -653,11 +667,29 @@ pub async fn act_on_step(
             } else {
                 store::acknowledge_step(&mut tx, step.id, now).await?;
             }
-            entry(&mut tx, state, &who, actor.ip(), incident_id, "acknowledged", "incident.acknowledge",
-                clause_of(step.seq), json!({ "step": step.seq, "comment": comment })).await?;
+            entry(
+                &mut tx,
+                state,
+                &who,
+                actor.ip(),
+                incident_id,
+                "acknowledged",
+                "incident.acknowledge",
+                clause_of(step.seq),
+                json!({ "step": step.seq, "comment": comment }),
+            )
+            .await?;
             if step.seq == 3 {
                 // The chain is done: the reporter hears so.
-                notify(&mut tx, state, inc.reporter_id, incident_id, &inc.title, "incident.notice.chain_done").await?;
+                notify(
+                    &mut tx,
+                    state,
+                    inc.reporter_id,
+                    incident_id,
+                    &inc.title,
+                    "incident.notice.chain_done",
+                )
+                .await?;
             }
         }
         StepAction::Forward | StepAction::Report => {
@@ -667,33 +699,76 @@ pub async fn act_on_step(
             } else {
                 ("reported_to_cio", "incident.report_to_cio")
             };
-            entry(&mut tx, state, &who, actor.ip(), incident_id, kind, action, clause_of(step.seq),
-                json!({ "step": step.seq, "comment": comment })).await?;
+            entry(
+                &mut tx,
+                state,
+                &who,
+                actor.ip(),
+                incident_id,
+                kind,
+                action,
+                clause_of(step.seq),
+                json!({ "step": step.seq, "comment": comment }),
+            )
+            .await?;
             let next = step.seq + 1;
             match steps.iter().find(|s| s.seq == next) {
                 // Already opened by an escalation: its holder has it.
                 Some(_) => {
-                    store::set_status(&mut tx, incident_id, if next == 2 { "at_director" } else { "at_cio" }, now).await?;
+                    store::set_status(
+                        &mut tx,
+                        incident_id,
+                        if next == 2 { "at_director" } else { "at_cio" },
+                        now,
+                    )
+                    .await?;
                 }
                 None => {
-                    let key = if next == 2 { "incident.notice.forwarded" } else { "incident.notice.reported" };
+                    let key = if next == 2 {
+                        "incident.notice.forwarded"
+                    } else {
+                        "incident.notice.reported"
+                    };
                     open_step(&mut tx, state, &inc, next, key).await?;
                 }
             }
         }
         StepAction::Instruct => {
-            entry(&mut tx, state, &who, actor.ip(), incident_id, "instructed", "incident.instruct", "K10.3",
-                json!({ "comment": comment })).await?;
+            entry(
+                &mut tx,
+                state,
+                &who,
+                actor.ip(),
+                incident_id,
+                "instructed",
+                "incident.instruct",
+                "K10.3",
+                json!({ "comment": comment }),
+            )
+            .await?;
             let manager = match steps.iter().find(|s| s.seq == 1).and_then(|s| s.person_id) {
                 Some(p) => Some(p),
                 None => match inc.reporter_unit_id {
                     Some(u) => crate::org::service::unit_security_manager(
-                        &mut tx, u, &crate::clock::date_str(state.clock().today())).await?.and_then(|s| s.person_id),
+                        &mut tx,
+                        u,
+                        &crate::clock::date_str(state.clock().today()),
+                    )
+                    .await?
+                    .and_then(|s| s.person_id),
                     None => None,
                 },
             };
             if let Some(m) = manager {
-                notify(&mut tx, state, m, incident_id, &inc.title, "incident.notice.instructed").await?;
+                notify(
+                    &mut tx,
+                    state,
+                    m,
+                    incident_id,
+                    &inc.title,
+                    "incident.notice.instructed",
+                )
+                .await?;
             }
         }
     }
@@ -728,25 +803,68 @@ pub async fn escalate_overdue(state: &AppState, now: i64) -> Result<usize, AppEr
         let Some((inc, _)) = store::get(&mut tx, incident_id, now).await? else {
             continue;
         };
-        entry(&mut tx, state, &Who::Scheduler, "", incident_id, "escalated", "incident.escalate",
-            clause_of(step.seq), json!({ "step": step.seq, "due_at": step.due_at,
-                                         "person_id": step.person_id })).await?;
+        entry(
+            &mut tx,
+            state,
+            &Who::Scheduler,
+            "",
+            incident_id,
+            "escalated",
+            "incident.escalate",
+            clause_of(step.seq),
+            json!({ "step": step.seq, "due_at": step.due_at,
+                                         "person_id": step.person_id }),
+        )
+        .await?;
         if let Some(p) = step.person_id {
-            notify(&mut tx, state, p, incident_id, &inc.title, "incident.notice.overdue").await?;
+            notify(
+                &mut tx,
+                state,
+                p,
+                incident_id,
+                &inc.title,
+                "incident.notice.overdue",
+            )
+            .await?;
         }
         let steps = store::steps(&mut tx, incident_id, now).await?;
         if step.seq < 3 {
             match steps.iter().find(|s| s.seq == step.seq + 1) {
                 Some(next) => {
                     if let Some(p) = next.person_id {
-                        notify(&mut tx, state, p, incident_id, &inc.title, "incident.notice.escalated").await?;
+                        notify(
+                            &mut tx,
+                            state,
+                            p,
+                            incident_id,
+                            &inc.title,
+                            "incident.notice.escalated",
+                        )
+                        .await?;
                     }
                 }
-                None => open_step(&mut tx, state, &inc, step.seq + 1, "incident.notice.escalated").await?,
+                None => {
+                    open_step(
+                        &mut tx,
+                        state,
+                        &inc,
+                        step.seq + 1,
+                        "incident.notice.escalated",
+                    )
+                    .await?
+                }
             }
         } else if let Some(p) = steps.iter().find(|s| s.seq == 2).and_then(|s| s.person_id) {
             // Nobody above the CIO: the 統括者 who reported is told.
-            notify(&mut tx, state, p, incident_id, &inc.title, "incident.notice.escalated").await?;
+            notify(
+                &mut tx,
+                state,
+                p,
+                incident_id,
+                &inc.title,
+                "incident.notice.escalated",
+            )
+            .await?;
         }
         tx.commit().await?;
         n += 1;
@@ -778,11 +896,29 @@ pub async fn promote(
         return Err(AppError::Conflict("incident.already_security"));
     }
     store::set_security(&mut tx, id, now).await?;
-    entry(&mut tx, state, &actor.who(), actor.ip(), id, "promoted", "incident.promote", "K27.1",
-        json!({ "reason": reason.trim() })).await?;
+    entry(
+        &mut tx,
+        state,
+        &actor.who(),
+        actor.ip(),
+        id,
+        "promoted",
+        "incident.promote",
+        "K27.1",
+        json!({ "reason": reason.trim() }),
+    )
+    .await?;
     let today = crate::clock::date_str(state.clock().today());
     if let Some(d) = ward_holder(&mut tx, Role::SecurityDirector, &today).await? {
-        notify(&mut tx, state, d, id, &inc.title, "incident.notice.promoted").await?;
+        notify(
+            &mut tx,
+            state,
+            d,
+            id,
+            &inc.title,
+            "incident.notice.promoted",
+        )
+        .await?;
     }
     tx.commit().await?;
     state.ledger().poke();
@@ -834,7 +970,9 @@ pub async fn my_notifications(
 }
 
 pub async fn mark_read(state: &AppState, actor: &Actor) -> Result<u64, AppError> {
-    let Some(p) = actor.person_id else { return Ok(0) };
+    let Some(p) = actor.person_id else {
+        return Ok(0);
+    };
     let mut conn = state.db().pool().acquire().await?;
     Ok(store::mark_read(&mut conn, p, state.clock().unix()).await?)
 }
@@ -845,7 +983,9 @@ pub async fn save_draft(
     actor: &Actor,
     draft: &serde_json::Value,
 ) -> Result<(), AppError> {
-    let Some(p) = actor.person_id else { return Ok(()) };
+    let Some(p) = actor.person_id else {
+        return Ok(());
+    };
     let mut conn = state.db().pool().acquire().await?;
     store::save_draft(&mut conn, p, draft, state.clock().unix()).await?;
     Ok(())
@@ -855,7 +995,9 @@ pub async fn load_draft(
     state: &AppState,
     actor: &Actor,
 ) -> Result<Option<serde_json::Value>, AppError> {
-    let Some(p) = actor.person_id else { return Ok(None) };
+    let Some(p) = actor.person_id else {
+        return Ok(None);
+    };
     let mut conn = state.db().pool().acquire().await?;
     Ok(store::draft(&mut conn, p).await?)
 }
@@ -870,10 +1012,7 @@ mod tests {
         assert_eq!(parse_time("2026-04-01T09:30"), Some(t));
         assert_eq!(parse_time("2026-04-01T09:30:00+09:00"), Some(t));
         assert_eq!(parse_time("2026-04-01T00:30:00Z"), Some(t));
-        assert_eq!(
-            parse_time("2026-04-01"),
-            Some(t - 9 * 3600 - 30 * 60)
-        );
+        assert_eq!(parse_time("2026-04-01"), Some(t - 9 * 3600 - 30 * 60));
         assert_eq!(parse_time("R8.4.1"), parse_time("2026-04-01"));
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time(""), None);

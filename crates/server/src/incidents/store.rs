@@ -207,7 +207,10 @@ pub async fn list(
 }
 
 /// Counts by (kind, status) under the same filter.
-pub async fn counts(conn: &mut Conn, f: &Filter) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+pub async fn counts(
+    conn: &mut Conn,
+    f: &Filter,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     let (w, binds) = where_clause(f);
     // `$1` is unused here but keeps the numbering of `where_clause`.
     let sql = format!(
@@ -256,7 +259,8 @@ pub async fn insert_step(conn: &mut Conn, s: &NewStep<'_>) -> Result<i64, sqlx::
     row.try_get(0)
 }
 
-const STEP_SELECT: &str = "SELECT s.id, s.seq, s.role, s.person_id, p.name_kanji, s.org_unit_id, s.substitute,
+const STEP_SELECT: &str =
+    "SELECT s.id, s.seq, s.role, s.person_id, p.name_kanji, s.org_unit_id, s.substitute,
     s.opened_at, s.due_at, s.acknowledged_at, s.completed_at, s.escalated_at, s.incident_id
     FROM incident_steps s LEFT JOIN persons p ON p.id = s.person_id";
 
@@ -308,11 +312,13 @@ pub async fn overdue_steps(conn: &mut Conn, now: i64) -> Result<Vec<(i64, StepVi
 }
 
 pub async fn acknowledge_step(conn: &mut Conn, step: i64, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE incident_steps SET acknowledged_at = $1 WHERE id = $2 AND acknowledged_at IS NULL")
-        .bind(now)
-        .bind(step)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE incident_steps SET acknowledged_at = $1 WHERE id = $2 AND acknowledged_at IS NULL",
+    )
+    .bind(now)
+    .bind(step)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -456,7 +462,10 @@ fn attachment_from_row(r: &AnyRow) -> Result<AttachmentView, sqlx::Error> {
 const ATTACHMENT_SELECT: &str =
     "SELECT id, file_name, content_type, size, sha256, uploaded_at, incident_id FROM incident_attachments";
 
-pub async fn attachments(conn: &mut Conn, incident: i64) -> Result<Vec<AttachmentView>, sqlx::Error> {
+pub async fn attachments(
+    conn: &mut Conn,
+    incident: i64,
+) -> Result<Vec<AttachmentView>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "{ATTACHMENT_SELECT} WHERE incident_id = $1 ORDER BY id"
     ))
@@ -502,7 +511,10 @@ pub async fn save_draft(
     Ok(())
 }
 
-pub async fn draft(conn: &mut Conn, person: PersonId) -> Result<Option<serde_json::Value>, sqlx::Error> {
+pub async fn draft(
+    conn: &mut Conn,
+    person: PersonId,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
     let row = sqlx::query("SELECT body FROM incident_drafts WHERE person_id = $1")
         .bind(person.0)
         .fetch_optional(conn)
@@ -585,22 +597,30 @@ pub async fn notifications(
 }
 
 pub async fn mark_read(conn: &mut Conn, person: PersonId, now: i64) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query("UPDATE notifications SET read_at = $1 WHERE person_id = $2 AND read_at IS NULL")
-            .bind(now)
-            .bind(person.0)
-            .execute(conn)
-            .await?
-            .rows_affected(),
+    Ok(sqlx::query(
+        "UPDATE notifications SET read_at = $1 WHERE person_id = $2 AND read_at IS NULL",
     )
+    .bind(now)
+    .bind(person.0)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// Whether a person was notified about an incident (so may open it).
-pub async fn was_notified(conn: &mut Conn, person: PersonId, incident: i64) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query("SELECT 1 FROM notifications WHERE person_id = $1 AND incident_id = $2 LIMIT 1")
+pub async fn was_notified(
+    conn: &mut Conn,
+    person: PersonId,
+    incident: i64,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query(
+            "SELECT 1 FROM notifications WHERE person_id = $1 AND incident_id = $2 LIMIT 1",
+        )
         .bind(person.0)
         .bind(incident)
         .fetch_optional(conn)
         .await?
-        .is_some())
+        .is_some(),
+    )
 }

@@ -137,7 +137,11 @@ impl Chrome {
             ),
             (A::FreezeEvidence, "/ledger/evidence", "nav.evidence"),
             (A::ViewFailureRecords, "/failures", "nav.failures"),
-            (A::ViewFailureProcedures, "/failure-procedures", "nav.failure_procedures"),
+            (
+                A::ViewFailureProcedures,
+                "/failure-procedures",
+                "nav.failure_procedures",
+            ),
         ];
         if !actor.must_change {
             for (action, href, key) in entries {

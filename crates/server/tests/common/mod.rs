@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Method, Request, StatusCode};
@@ -36,8 +38,14 @@ pub struct TestApp {
 
 /// Runs `f` on a fresh app, or says why it skipped.
 pub async fn app(engine: Engine) -> Option<TestApp> {
+    app_with(engine, |_| {}).await
+}
+
+/// A fresh app with settings changed by `configure` (e.g. the SMTP server).
+pub async fn app_with(engine: Engine, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::default();
+    configure(&mut config);
     config.data_dir = dir.path().to_path_buf();
     config.insecure_fast_hashing = true;
     config.cookie_secure = false;
