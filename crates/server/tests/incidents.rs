@@ -1217,5 +1217,259 @@ both_engines!(
             )
             .await;
         assert_eq!(res.status, StatusCode::NO_CONTENT);
+        // Through the page: a missing title comes back with what was typed.
+        let res = m
+            .post_form(
+                "/failure-procedures",
+                &[
+                    ("system_code", "facility"),
+                    ("title", ""),
+                    ("steps", "電話で受付"),
+                    ("fallback", "紙の台帳"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let html = res.text();
+        assert!(
+            html.contains("proc-title-error")
+                && html.contains("電話で受付")
+                && html.contains("紙の台帳")
+        );
+        let res = m
+            .post_form(
+                "/failure-procedures",
+                &[
+                    ("system_code", "facility"),
+                    ("title", "第3版"),
+                    ("steps", "電話で受付"),
+                    ("fallback", "紙の台帳"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        let res = m
+            .post_form(
+                "/failure-procedures/critical",
+                &[
+                    ("system_code", "facility"),
+                    ("critical", "1"),
+                    ("reason", "区民の予約"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        assert_eq!(records_with(&app, "failure_procedure.critical").await, 2);
+    }
+);
+
+// Every incident and failure page, for each role, in Japanese and English
+// (the GET page routes under these prefixes must all be listed here).
+both_engines!(
+    every_incident_page_in_japanese_and_english_for_each_role,
+    |app: TestApp| async move {
+        let reporter = plain_staff(&app, "戸籍住民課");
+        let mut r = app.logged_in(&reporter).await;
+        let id = report(&mut r, &report_body("印刷できない")).await;
+        let proc_id = scalar(&app, "SELECT MIN(id) FROM failure_procedures").await;
+        let incident_path = format!("/incidents/{id}");
+        let proc_path = format!("/failure-procedures/{proc_id}");
+        // (route, path, Japanese title, English title, who may: one letter
+        // per role of `cast`: reporter, staff elsewhere, operator,
+        // manager, chief, director, CIO, auditor)
+        let pages: Vec<(&str, &str, &str, &str, &str)> = vec![
+            (
+                "/incidents",
+                "/incidents",
+                "事故・障害の報告",
+                "Incident and failure reports",
+                "yyyyyyyy",
+            ),
+            (
+                "/incidents/new",
+                "/incidents/new",
+                "事故・障害の報告",
+                "Report an incident or failure",
+                "yyyyyyyn",
+            ),
+            (
+                "/incidents/{id}",
+                &incident_path,
+                "印刷できない",
+                "印刷できない",
+                "ynnyyyyy",
+            ),
+            (
+                "/failures",
+                "/failures",
+                "障害記録と再発の分析",
+                "Failure records and recurrence",
+                "nnyyyyyy",
+            ),
+            (
+                "/failure-procedures",
+                "/failure-procedures",
+                "障害時対応手順",
+                "Failure procedures",
+                "yyyyyyyy",
+            ),
+            (
+                "/failure-procedures/{id}",
+                &proc_path,
+                "図書館システム障害時の対応手順",
+                "図書館システム障害時の対応手順",
+                "yyyyyyyy",
+            ),
+        ];
+        let listed: Vec<&str> = pages.iter().map(|p| p.0).collect();
+        for route in mamori_server::app::route_table() {
+            let p = route.path;
+            let ours = p.starts_with("/incidents")
+                || p.starts_with("/failures")
+                || p.starts_with("/failure-procedures");
+            if route.method == "GET" && ours && !p.contains("export") {
+                assert!(listed.contains(&p), "{p} is not rendered by this test");
+            }
+        }
+        let cast = [
+            reporter.clone(),
+            plain_staff(&app, "企画課"),
+            login_with_role(&app, "運用管理者"),
+            manager_of(&app, "戸籍住民課"),
+            login_with_role(&app, "セキュリティ総括管理者"),
+            login_with_role(&app, "セキュリティ統括者"),
+            login_with_role(&app, "最高情報統括責任者"),
+            login_with_role(&app, "外部監査人"),
+        ];
+        for (col, login) in cast.iter().enumerate() {
+            let mut c = app.logged_in(login).await;
+            for lang in ["ja", "en"] {
+                for (_, path, ja, en, who) in &pages {
+                    let res = if lang == "ja" {
+                        c.get(path).await
+                    } else {
+                        c.request_with_cookie(Method::GET, path, "mamori_lang=en")
+                            .await
+                    };
+                    let html = res.text();
+                    let what = format!("{path} as {login} (column {col}) in {lang}");
+                    assert!(html.contains(&format!("<html lang=\"{lang}\">")), "{what}");
+                    if who.as_bytes()[col] == b'y' {
+                        assert_eq!(res.status, StatusCode::OK, "{what}: {html}");
+                        let title = if lang == "ja" { ja } else { en };
+                        assert!(
+                            html.contains(&format!("<title>{title}"))
+                                || html.contains(&format!("{title} —")),
+                            "{what}: {title}"
+                        );
+                    } else {
+                        assert!(
+                            res.status == StatusCode::FORBIDDEN
+                                || res.status == StatusCode::NOT_FOUND,
+                            "{what}: {}",
+                            res.status
+                        );
+                    }
+                }
+            }
+        }
+    }
+);
+
+// The incident page's forms: a step acted on through the page, a form
+// refused for its field re-rendered in Japanese with what was typed.
+both_engines!(
+    incident_page_forms_keep_what_was_typed,
+    |app: TestApp| async move {
+        let reporter = plain_staff(&app, "戸籍住民課");
+        let manager = manager_of(&app, "戸籍住民課");
+        let director = login_with_role(&app, "セキュリティ統括者");
+        let mut r = app.logged_in(&reporter).await;
+        let id = report(&mut r, &report_body("システム停止")).await;
+        let s1 = step(&incident(&mut r, id).await, 1)["id"].as_i64().unwrap();
+        // Not the director's step: the page says so, in Japanese.
+        let mut d = app.logged_in(&director).await;
+        let res = d
+            .post_form(
+                &format!("/incidents/{id}/steps/{s1}"),
+                &[("action", "forward"), ("comment", "代わりに報告")],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let html = res.text();
+        assert!(
+            html.contains("この段階の担当者ではないため、処理できません。"),
+            "{html}"
+        );
+        // The manager forwards through the page.
+        let mut m = app.logged_in(&manager).await;
+        let res = m
+            .post_form(
+                &format!("/incidents/{id}/steps/{s1}"),
+                &[("action", "forward"), ("comment", "確認済み")],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
+        assert!(m
+            .get(&format!("/incidents/{id}?done=step"))
+            .await
+            .text()
+            .contains("処理を記録しました。"));
+        // Promote without a reason: re-rendered with the field named.
+        let res = m
+            .post_form(&format!("/incidents/{id}/promote"), &[("reason", "")])
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(res.text().contains("promote-reason-error"));
+        m.post_form(
+            &format!("/incidents/{id}/promote"),
+            &[("reason", "外部からの攻撃の疑い")],
+        )
+        .await;
+        // An assessment with one field missing keeps the others.
+        let res = m
+            .post_form(
+                &format!("/incidents/{id}/entries"),
+                &[
+                    ("kind", "assessment"),
+                    ("content", "予約画面の改ざん"),
+                    ("suspected_cause", ""),
+                    ("damage_scope", "トップページ"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let html = res.text();
+        assert!(html.contains("予約画面の改ざん") && html.contains("トップページ"));
+        assert!(html.contains("entry-assessment-suspected_cause-error"));
+        // The failure record form names the bad time.
+        let res = m
+            .post_form(
+                &format!("/incidents/{id}/failure-record"),
+                &[
+                    ("system_code", "library"),
+                    ("cause_category", "network"),
+                    ("started_at", "2999-12-31 10:00"),
+                    ("impact", "residents"),
+                    ("handling", "再起動"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let html = res.text();
+        assert!(
+            html.contains("未来の日時は入力できません。") && html.contains("再起動"),
+            "{html}"
+        );
+        // In English too.
+        let res = m
+            .post_form_with_cookie(
+                &format!("/incidents/{id}/entries"),
+                &[("kind", "note"), ("note", "")],
+                "mamori_lang=en",
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(res.text().contains("<html lang=\"en\">"));
     }
 );

@@ -54,6 +54,16 @@ pub fn routes(r: Routes) -> Routes {
         .get("/failure-procedures/{id}", procedure_page)
 }
 
+/// A form's fields (without its CSRF token) as an input the API takes too,
+/// whose unknown fields are refused.
+fn form_fields<T: serde::de::DeserializeOwned>(
+    mut f: serde_json::Map<String, Value>,
+) -> Result<T, AppError> {
+    f.remove("csrf");
+    serde_json::from_value(Value::Object(f))
+        .map_err(|e| AppError::invalid("form", "error.form_fields", &[("detail", e.to_string())]))
+}
+
 fn options(prefix: &str, codes: &[&str]) -> Vec<Value> {
     codes
         .iter()
@@ -676,16 +686,13 @@ async fn step_submit(
             &[],
         )),
     };
-    after(
-        &state,
-        &req.actor,
-        id,
-        &format!("step{step}"),
-        json!(f),
-        outcome,
-        "step",
-    )
-    .await
+    // A step that is not the actor's has no form on their page: its error
+    // shows at the top.
+    let form = match &outcome {
+        Err(AppError::Invalid(e)) if e.iter().any(|e| e.field == "step") => "form".to_string(),
+        _ => format!("step{step}"),
+    };
+    after(&state, &req.actor, id, &form, json!(f), outcome, "step").await
 }
 
 #[derive(Debug, Default, Deserialize, serde::Serialize)]
@@ -942,9 +949,10 @@ async fn failure_submit(
     State(state): State<AppState>,
     req: Require<RecordFailures>,
     Path(id): Path<String>,
-    CsrfForm(f): CsrfForm<FailureInput>,
+    CsrfForm(f): CsrfForm<serde_json::Map<String, Value>>,
 ) -> Result<Response, PageError> {
     let id = path_id(&id, "incident")?;
+    let f: FailureInput = form_fields(f)?;
     let outcome = failures::record(&state, &req.actor, &req.scope, id, &f)
         .await
         .map(|_| ());
@@ -1149,8 +1157,9 @@ async fn procedure_outcome(
 async fn procedure_submit(
     State(state): State<AppState>,
     req: Require<ManageFailureProcedures>,
-    CsrfForm(f): CsrfForm<ProcedureInput>,
+    CsrfForm(f): CsrfForm<serde_json::Map<String, Value>>,
 ) -> Result<Response, PageError> {
+    let f: ProcedureInput = form_fields(f)?;
     let outcome = failures::write_procedure(&state, &req.actor, &f)
         .await
         .map(|_| ());
