@@ -77,6 +77,55 @@ pub async fn set_address(
     Ok(())
 }
 
+/// Removes a person's address (no more e-mail; in-app notices remain).
+pub async fn clear_address(conn: &mut Conn, person: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM notification_addresses WHERE person_id = $1")
+        .bind(person)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A person sets (or, with an empty value, removes) the address their
+/// incident notifications are mailed to. The record names the domain only.
+pub async fn set_own_address(
+    state: &AppState,
+    actor: &crate::auth::Actor,
+    email: &str,
+) -> Result<(), crate::web::error::AppError> {
+    use crate::web::error::AppError;
+    let Some(person) = actor.person_id else {
+        return Err(AppError::invalid("email", "incident.no_person", &[]));
+    };
+    let email = email.trim();
+    let valid = email.is_empty()
+        || (email.len() <= 254
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            && email.parse::<lettre::Address>().is_ok());
+    if !valid {
+        return Err(AppError::invalid("email", "mail.bad_address", &[]));
+    }
+    let now = state.clock().unix();
+    let mut tx = state.db().begin().await?;
+    if email.is_empty() {
+        clear_address(&mut tx, person.0).await?;
+    } else {
+        set_address(&mut tx, person.0, email, now).await?;
+    }
+    let domain = email.rsplit_once('@').map(|d| d.1).unwrap_or("");
+    let rec = crate::records::Record::new(
+        actor.who(),
+        "notification_address.set",
+        person.record_ref(),
+        "K10.1",
+    )
+    .from_ip(actor.ip())
+    .detail(serde_json::json!({ "set": !email.is_empty(), "domain": domain }));
+    crate::records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// What one [`send_due`] call did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SendReport {

@@ -33,6 +33,7 @@ use utoipa::OpenApi;
         crate::incidents::api::emergency_action, crate::incidents::api::evidence,
         crate::incidents::api::upload, crate::incidents::api::download, crate::incidents::api::record_failure,
         crate::incidents::api::notifications, crate::incidents::api::failure_records,
+        crate::incidents::api::get_address, crate::incidents::api::put_address,
         crate::incidents::api::recurrence, crate::incidents::api::procedures,
         crate::incidents::api::write_procedure, crate::incidents::api::set_critical,
         openapi_doc,

@@ -1473,3 +1473,65 @@ both_engines!(
         assert!(res.text().contains("<html lang=\"en\">"));
     }
 );
+
+both_engines_mail!(
+    notification_address_is_kept_by_each_person,
+    |app: TestApp, sink: SmtpSink| async move {
+        let reporter = plain_staff(&app, "戸籍住民課");
+        let manager = manager_of(&app, "戸籍住民課");
+        let mut m = app.logged_in(&manager).await;
+        let bad = m
+            .put_json(
+                "/api/v1/me/notification-address",
+                &json!({ "email": "kacho at example" }),
+            )
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(bad.json()["field"], "email");
+        let page = m
+            .post_form(
+                "/incidents/notification-address",
+                &[("email", "kacho@@example")],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let html = page.text();
+        assert!(
+            html.contains("メールアドレスとして正しくありません。")
+                && html.contains("kacho@@example")
+        );
+        let ok = m
+            .put_json(
+                "/api/v1/me/notification-address",
+                &json!({ "email": "kacho@koseki.example" }),
+            )
+            .await;
+        assert_eq!(ok.status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            m.get("/api/v1/me/notification-address").await.json()["email"],
+            "kacho@koseki.example"
+        );
+        assert_eq!(records_with(&app, "notification_address.set").await, 1);
+        let mut r = app.logged_in(&reporter).await;
+        report(&mut r, &report_body("一件目")).await;
+        send_mail(&app, app.state.clock().unix()).await;
+        assert_eq!(sink.to("kacho@koseki.example").len(), 1);
+        assert_eq!(sink.to(&mail_of(&manager)).len(), 0);
+        // Empty: no more mail, the in-app notice still arrives.
+        let res = m
+            .post_form("/incidents/notification-address", &[("email", "")])
+            .await;
+        assert_eq!(res.status, StatusCode::SEE_OTHER);
+        report(&mut r, &report_body("二件目")).await;
+        assert_eq!(send_mail(&app, app.state.clock().unix()).await.sent, 0);
+        assert_eq!(
+            m.get("/api/v1/notifications")
+                .await
+                .json()
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+);

@@ -352,6 +352,24 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         "nnnynyynnn",
     ),
     ("GET", "/api/v1/notifications", Body::None, "nyyyyyyyyy"),
+    (
+        "GET",
+        "/api/v1/me/notification-address",
+        Body::None,
+        "nyyyyyyyyy",
+    ),
+    (
+        "PUT",
+        "/api/v1/me/notification-address",
+        Body::Json("{}"),
+        "nyyyyyyyyy",
+    ),
+    (
+        "POST",
+        "/incidents/notification-address",
+        Body::Form(&[("email", "not an address")]),
+        "nyyyyyyyyy",
+    ),
     ("GET", "/api/v1/failure-records", Body::None, "nnnynyyyyy"),
     (
         "GET",

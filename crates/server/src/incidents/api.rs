@@ -11,7 +11,7 @@ use super::{attachments, store, IncidentSummary, IncidentView};
 use crate::app::{AppState, Routes};
 use crate::auth::perm::{
     HandleIncidents, ManageFailureProcedures, ReadIncidents, RecordFailures, ReportEmergencyAction,
-    ReportIncident, ViewFailureProcedures, ViewFailureRecords,
+    ReportIncident, UseOwnAccount, ViewFailureProcedures, ViewFailureRecords,
 };
 use crate::auth::Require;
 use crate::web::error::{ApiError, AppError};
@@ -37,6 +37,8 @@ pub fn routes(r: Routes) -> Routes {
         .get("/api/v1/incidents/{id}/attachments/{aid}", download)
         .put("/api/v1/incidents/{id}/failure-record", record_failure)
         .get("/api/v1/notifications", notifications)
+        .get("/api/v1/me/notification-address", get_address)
+        .put("/api/v1/me/notification-address", put_address)
         .get("/api/v1/failure-records", failure_records)
         .get("/api/v1/failure-records/recurrence", recurrence)
         .get("/api/v1/failure-procedures", procedures)
@@ -378,6 +380,42 @@ pub async fn notifications(
     req: Require<ReadIncidents>,
 ) -> Result<Json<Vec<NotificationView>>, ApiError> {
     Ok(Json(service::my_notifications(&state, &req.actor).await?))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressInput {
+    /// Where my incident notifications are mailed; empty to stop mail.
+    pub email: String,
+}
+
+/// The address my incident notifications are mailed to (empty if none).
+#[utoipa::path(get, path = "/api/v1/me/notification-address", tag = "incidents",
+    responses((status = 200, body = AddressInput)))]
+pub async fn get_address(
+    State(state): State<AppState>,
+    req: Require<UseOwnAccount>,
+) -> Result<Json<AddressInput>, ApiError> {
+    let mut conn = state.db().pool().acquire().await?;
+    let email = match req.actor.person_id {
+        Some(p) => crate::mail::address_of(&mut conn, p.0).await?,
+        None => None,
+    };
+    Ok(Json(AddressInput {
+        email: email.unwrap_or_default(),
+    }))
+}
+
+/// Set (or, empty, remove) the address my incident notifications are mailed to.
+#[utoipa::path(put, path = "/api/v1/me/notification-address", tag = "incidents", request_body = AddressInput,
+    responses((status = 204), (status = 422, body = crate::web::error::Problem)))]
+pub async fn put_address(
+    State(state): State<AppState>,
+    req: Require<UseOwnAccount>,
+    ApiJson(input): ApiJson<AddressInput>,
+) -> Result<StatusCode, ApiError> {
+    crate::mail::set_own_address(&state, &req.actor, &input.email).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Search failure records (K16.4) in my scope.

@@ -14,7 +14,7 @@ use super::{export, store, Kind, LOST_ITEMS, STATUSES};
 use crate::app::{AppState, Routes};
 use crate::auth::perm::{
     HandleIncidents, ManageFailureProcedures, ReadIncidents, RecordFailures, ReportEmergencyAction,
-    ReportIncident, ViewFailureProcedures, ViewFailureRecords,
+    ReportIncident, UseOwnAccount, ViewFailureProcedures, ViewFailureRecords,
 };
 use crate::auth::{token, Actor, Require};
 use crate::org::pages::{form_errors, NoticeQuery};
@@ -35,6 +35,7 @@ pub fn routes(r: Routes) -> Routes {
         .get("/incidents/new", new_page)
         .post("/incidents/new", new_submit)
         .post("/incidents/notifications/read", read_notifications)
+        .post("/incidents/notification-address", address_submit)
         .get("/incidents/export.csv", export_incidents_csv)
         .get("/incidents/export.xlsx", export_incidents_xlsx)
         .get("/incidents/{id}", incident_page)
@@ -89,11 +90,25 @@ async fn list_page(
     Query(q): Query<ListQuery>,
     Query(n): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
-    let actor = &req.actor;
+    let notice = n.notice(&[
+        ("read", "incident.notice_read"),
+        ("address", "mail.address_saved"),
+    ]);
+    render_list(&state, &req.actor, q, notice, None, StatusCode::OK).await
+}
+
+/// The lists page; `address` is a refused address form (typed value, errors).
+async fn render_list(
+    state: &AppState,
+    actor: &Actor,
+    q: ListQuery,
+    notice: Option<&str>,
+    address: Option<(String, Vec<FieldError>)>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
     let now = state.clock().unix();
     let mut conn = state.db().pool().acquire().await?;
-    let mine_q = ListQuery::default();
-    let mine_f = list_filter(&mut conn, actor, &mine_q).await?;
+    let mine_f = list_filter(&mut conn, actor, &ListQuery::default()).await?;
     let mine = store::list(&mut conn, &mine_f, now, 200).await?;
     let wide = actor.scope(Action::ViewIncidents).is_some();
     let (mut all, mut counts, mut errors) = (vec![], vec![], vec![]);
@@ -111,8 +126,18 @@ async fn list_page(
             Err(e) => return Err(e.into()),
         }
     }
+    let kept_email = match actor.person_id {
+        Some(p) => crate::mail::address_of(&mut conn, p.0)
+            .await?
+            .unwrap_or_default(),
+        None => String::new(),
+    };
     drop(conn);
-    let notices = service::my_notifications(&state, actor).await?;
+    let (email, address_errors) = match address {
+        Some((typed, e)) => (typed, e),
+        None => (kept_email, vec![]),
+    };
+    let notices = service::my_notifications(state, actor).await?;
     let unread = notices.iter().filter(|n| !n.read).count();
     let mut by_kind: Vec<Value> = Vec::new();
     for k in Kind::ALL {
@@ -139,13 +164,16 @@ async fn list_page(
             "filter": { "kind": q.kind, "status": q.status, "system_code": q.system_code, "security": q.security },
             "kinds": options("incident.kind", &Kind::ALL.map(|k| k.code())),
             "status_options": options("incident.status", &STATUSES),
-            "systems": systems(&state).await?,
+            "systems": systems(state).await?,
             "errors": form_errors(&errors, &["kind", "status"], "f-"),
             "export_query": export_query(&q),
-            "notice": n.notice(&[("read", "incident.notice_read")]),
+            "notice": notice,
+            "email": email,
+            "address_errors": form_errors(&address_errors, &["email"], "addr-"),
+            "mail_on": state.config().mail.enabled(),
         }),
     )?;
-    Ok(html.into_response())
+    Ok((status, html).into_response())
 }
 
 fn export_query(q: &ListQuery) -> String {
@@ -168,6 +196,34 @@ async fn read_notifications(
 ) -> Result<Response, PageError> {
     service::mark_read(&state, &req.actor).await?;
     Ok(Redirect::to("/incidents?done=read").into_response())
+}
+
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+struct AddressForm {
+    #[serde(default)]
+    email: String,
+}
+
+async fn address_submit(
+    State(state): State<AppState>,
+    req: Require<UseOwnAccount>,
+    CsrfForm(f): CsrfForm<AddressForm>,
+) -> Result<Response, PageError> {
+    match crate::mail::set_own_address(&state, &req.actor, &f.email).await {
+        Ok(()) => Ok(Redirect::to("/incidents?done=address").into_response()),
+        Err(AppError::Invalid(errors)) => {
+            render_list(
+                &state,
+                &req.actor,
+                ListQuery::default(),
+                None,
+                Some((f.email.clone(), errors)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn export_list(
