@@ -962,6 +962,20 @@ both_engines!(
         )
         .await;
         assert_eq!(clause, 1);
+        // The ward's security manager hears at once.
+        let mut ch = app
+            .logged_in(&login_with_role(&app, "セキュリティ総括管理者"))
+            .await;
+        let notes = ch.get("/api/v1/notifications").await.json();
+        assert!(
+            notes
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["incident_id"] == id
+                    && n["message"].as_str().unwrap().contains("K33.1.6")),
+            "{notes}"
+        );
         // The ward sees it: the 統括者 and the CIO list it ward-wide.
         let mut d = app
             .logged_in(&login_with_role(&app, "最高情報統括責任者"))

@@ -416,6 +416,23 @@ pub async fn report(
         .ok_or(AppError::NotFound("incident"))?
         .0;
     open_step(&mut tx, state, &summary, 1, "incident.notice.new_report").await?;
+    if outside {
+        // K33.1.6: a 指定管理者 reports to the ward 「速やかに」; the ward's
+        // security manager hears at once, not only when the organisation's
+        // own manager passes it on.
+        let today = crate::clock::date_str(state.clock().today());
+        if let Some(chief) = ward_holder(&mut tx, Role::SecurityChiefManager, &today).await? {
+            notify(
+                &mut tx,
+                state,
+                chief,
+                id,
+                &summary.title,
+                "incident.notice.outside_report",
+            )
+            .await?;
+        }
+    }
     store::delete_draft(&mut tx, person).await?;
     tx.commit().await?;
     state.ledger().poke();
