@@ -180,6 +180,11 @@ both_engines_mail!(
             StatusCode::NO_CONTENT
         );
         assert_eq!(
+            act(&mut m, id, s1_id, "acknowledge", "").await.status,
+            StatusCode::CONFLICT,
+            "acknowledged once"
+        );
+        assert_eq!(
             act(&mut m, id, s1_id, "forward", "窓口を閉じて調査中")
                 .await
                 .status,
@@ -1025,6 +1030,28 @@ both_engines!(
         );
         let bad = d.get("/api/v1/incidents?scope=all&status=lost").await;
         assert_eq!(bad.json()["field"], "status");
+        let bad = d.get("/api/v1/incidents?scope=all&from=someday").await;
+        assert_eq!(bad.json()["field"], "from");
+        let yesterday =
+            mamori_server::clock::date_str(app.state.clock().today().previous_day().unwrap());
+        let tomorrow =
+            mamori_server::clock::date_str(app.state.clock().today().next_day().unwrap());
+        assert_eq!(
+            ids(&d
+                .get(&format!(
+                    "/api/v1/incidents?scope=all&from={yesterday}&to={tomorrow}"
+                ))
+                .await
+                .json()),
+            [ib, ia]
+        );
+        assert_eq!(
+            ids(&d
+                .get(&format!("/api/v1/incidents?scope=all&from={tomorrow}"))
+                .await
+                .json()),
+            Vec::<i64>::new()
+        );
         // Pages in Japanese.
         let html = d.get("/incidents?kind=failure").await.text();
         assert!(html.contains("種別・状態ごとの件数") && html.contains("企画の報告"));

@@ -14,7 +14,7 @@ use crate::auth::perm::{
     ReportIncident, UseOwnAccount, ViewFailureProcedures, ViewFailureRecords,
 };
 use crate::auth::Require;
-use crate::web::error::{ApiError, AppError};
+use crate::web::error::{ApiError, AppError, FieldError};
 use crate::web::json::ApiJson;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -90,6 +90,10 @@ pub struct ListQuery {
     pub system_code: Option<String>,
     /// `1` for security incidents only.
     pub security: Option<String>,
+    /// Reported on or after this date (or time).
+    pub from: Option<String>,
+    /// Reported up to the end of this date (or before this time).
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,6 +142,30 @@ pub(crate) async fn list_filter(
     }
     f.system_code = given(&q.system_code);
     f.security_only = q.security.as_deref() == Some("1");
+    let mut errors = Vec::new();
+    if let Some(v) = given(&q.from) {
+        match service::parse_time(&v) {
+            Some(t) => f.from = Some(t),
+            None => errors.push(FieldError::new(
+                "from",
+                "incident.bad_time",
+                &[("value", v.chars().take(40).collect())],
+            )),
+        }
+    }
+    if let Some(v) = given(&q.to) {
+        // A date covers its whole day.
+        let whole_day = if v.contains(':') { 0 } else { 86_400 };
+        match service::parse_time(&v) {
+            Some(t) => f.to = Some(t + whole_day),
+            None => errors.push(FieldError::new(
+                "to",
+                "incident.bad_time",
+                &[("value", v.chars().take(40).collect())],
+            )),
+        }
+    }
+    crate::web::json::done(errors)?;
     Ok(f)
 }
 

@@ -161,11 +161,12 @@ async fn render_list(
             "mine": mine, "all": all, "wide": wide, "by_kind": by_kind, "statuses": STATUSES,
             "notices": notices, "unread": unread,
             "may_report": actor.scope(Action::ReportIncident).is_some(),
-            "filter": { "kind": q.kind, "status": q.status, "system_code": q.system_code, "security": q.security },
+            "filter": { "kind": q.kind, "status": q.status, "system_code": q.system_code, "security": q.security,
+                        "from": q.from, "to": q.to },
             "kinds": options("incident.kind", &Kind::ALL.map(|k| k.code())),
             "status_options": options("incident.status", &STATUSES),
             "systems": systems(state).await?,
-            "errors": form_errors(&errors, &["kind", "status"], "f-"),
+            "errors": form_errors(&errors, &["kind", "status", "from", "to"], "f-"),
             "export_query": export_query(&q),
             "notice": notice,
             "email": email,
@@ -182,6 +183,8 @@ fn export_query(q: &ListQuery) -> String {
         ("status", &q.status),
         ("system_code", &q.system_code),
         ("security", &q.security),
+        ("from", &q.from),
+        ("to", &q.to),
     ]
     .iter()
     .filter_map(|(k, v)| v.as_deref().filter(|s| !s.is_empty()).map(|v| (*k, v)))

@@ -678,6 +678,9 @@ pub async fn act_on_step(
     let comment = input.comment.trim();
     match input.action {
         StepAction::Acknowledge => {
+            if step.acknowledged_at.is_some() {
+                return Err(AppError::Conflict("incident.already_acknowledged"));
+            }
             if step.seq == 3 {
                 store::complete_step(&mut tx, step.id, now).await?;
                 store::set_status(&mut tx, incident_id, "chain_done", now).await?;
