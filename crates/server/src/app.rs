@@ -226,26 +226,28 @@ async fn healthz() -> &'static str {
 /// outbox every 15 seconds.
 pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(15));
-        let mut n: u64 = 0;
+        let mut minute = tokio::time::interval(Duration::from_secs(60));
+        let mut quarter = tokio::time::interval(Duration::from_secs(15));
         loop {
-            tick.tick().await;
-            if n % 4 == 0 {
-                match crate::people::service::apply_due(&state).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(applied = n, "personnel events applied"),
-                    Err(e) => tracing::error!(error = %e, "applying personnel events failed"),
+            tokio::select! {
+                _ = minute.tick() => {
+                    match crate::people::service::apply_due(&state).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(applied = n, "personnel events applied"),
+                        Err(e) => tracing::error!(error = %e, "applying personnel events failed"),
+                    }
                 }
-            }
-            n = n.wrapping_add(1);
-            let now = state.clock().unix();
-            match crate::incidents::service::escalate_overdue(&state, now).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(escalated = n, "overdue incident steps escalated"),
-                Err(e) => tracing::error!(error = %e, "escalating incident steps failed"),
-            }
-            if let Err(e) = crate::mail::send_due(&state, now).await {
-                tracing::error!(error = %e, "sending mail failed");
+                _ = quarter.tick() => {
+                    let now = state.clock().unix();
+                    match crate::incidents::service::escalate_overdue(&state, now).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(escalated = n, "overdue incident steps escalated"),
+                        Err(e) => tracing::error!(error = %e, "escalating incident steps failed"),
+                    }
+                    if let Err(e) = crate::mail::send_due(&state, now).await {
+                        tracing::error!(error = %e, "sending mail failed");
+                    }
+                }
             }
         }
     })
