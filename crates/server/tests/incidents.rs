@@ -1125,6 +1125,52 @@ both_engines!(
             .collect();
         assert_eq!(fields, ["cause_category", "impact", "started_at"]);
         assert_eq!(records_with(&app, "failure.record").await, 3);
+        // The library system's own operator (scoped to the system, not a
+        // unit) keeps its failure records too, and sees only that system's.
+        let library_operator = app
+            .logins
+            .iter()
+            .find(|(_, u, roles)| u == "江戸川区立中央図書館" && roles.contains("運用管理者"))
+            .map(|(l, _, _)| l.clone())
+            .unwrap();
+        let mut op = app.logged_in(&library_operator).await;
+        let res = op
+            .put_json(&format!("/api/v1/incidents/{}/failure-record", ids[2]), &json!({
+                "system_code": "library", "cause_category": "software", "started_at": "2026-01-22 09:00",
+                "resolved_at": "2026-01-22 09:45", "impact": "residents", "handling": "パッチ適用" }))
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        assert_eq!(res.json()["duration_minutes"], 45);
+        assert_eq!(
+            op.get("/api/v1/failure-records")
+                .await
+                .json()
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        let facility_operator = app
+            .logins
+            .iter()
+            .find(|(_, u, roles)| u == "文化課" && roles.contains("運用管理者"))
+            .map(|(l, _, _)| l.clone())
+            .unwrap();
+        let mut fo = app.logged_in(&facility_operator).await;
+        assert_eq!(
+            fo.get("/api/v1/failure-records")
+                .await
+                .json()
+                .as_array()
+                .unwrap()
+                .len(),
+            0
+        );
+        let res = fo
+            .put_json(&format!("/api/v1/incidents/{}/failure-record", ids[2]), &json!({
+                "system_code": "library", "cause_category": "software", "started_at": "2026-01-22 09:00", "impact": "residents" }))
+            .await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
 
         let found = m
             .get("/api/v1/failure-records?system_code=library&min_minutes=60")

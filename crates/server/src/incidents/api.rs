@@ -454,7 +454,9 @@ pub async fn failure_records(
     req: Require<ViewFailureRecords>,
     Query(q): Query<FailureQuery>,
 ) -> Result<Json<Vec<FailureRecord>>, ApiError> {
-    Ok(Json(failures::search(&state, &req.scope, &q).await?))
+    Ok(Json(
+        failures::search(&state, &req.actor, &req.scope, &q).await?,
+    ))
 }
 
 /// Recurrence analysis (K10.4): the same system with the same cause twice
@@ -466,7 +468,7 @@ pub async fn recurrence(
     req: Require<ViewFailureRecords>,
     Query(q): Query<FailureQuery>,
 ) -> Result<Json<RecurrenceReport>, ApiError> {
-    let records = failures::search(&state, &req.scope, &q).await?;
+    let records = failures::search(&state, &req.actor, &req.scope, &q).await?;
     Ok(Json(failures::analyse(&records)))
 }
 

@@ -97,6 +97,26 @@ async fn covers(
     Ok(false)
 }
 
+/// Codes of the systems the actor operates as a system-scoped 運用管理者
+/// (their `RecordFailures`/`ViewFailureRecords` reach those systems).
+pub async fn operated_systems(conn: &mut Conn, actor: &Actor) -> Result<Vec<String>, sqlx::Error> {
+    let ids: Vec<_> = actor
+        .roles
+        .iter()
+        .filter(|h| h.role == mamori_policy::Role::Operator)
+        .filter_map(|h| h.system)
+        .collect();
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(crate::org::store::list_systems(conn)
+        .await?
+        .into_iter()
+        .filter(|s| ids.contains(&s.id))
+        .map(|s| s.code)
+        .collect())
+}
+
 async fn system_owner(conn: &mut Conn, code: &str) -> Result<Option<OrgUnitId>, sqlx::Error> {
     Ok(crate::org::store::list_systems(conn)
         .await?
@@ -120,7 +140,11 @@ pub async fn record(
         .ok_or(AppError::NotFound("incident"))?;
     let owner = system_owner(&mut tx, inc.system_code.trim()).await?;
     let target_owner = system_owner(&mut tx, input.system_code.trim()).await?;
-    if !covers(&mut tx, scope, &[inc.reporter_unit_id, owner, target_owner]).await? {
+    let operated = operated_systems(&mut tx, actor).await?;
+    let operates = [inc.system_code.trim(), input.system_code.trim()]
+        .iter()
+        .any(|c| !c.is_empty() && operated.iter().any(|o| o == c));
+    if !operates && !covers(&mut tx, scope, &[inc.reporter_unit_id, owner, target_owner]).await? {
         return Err(AppError::NotFound("incident"));
     }
     let mut e = Vec::new();
@@ -208,10 +232,13 @@ pub struct Criteria {
     pub to: Option<i64>,
     /// None for the ward; else units (expanded).
     pub units: Option<Vec<OrgUnitId>>,
+    /// Systems the actor operates (reached whatever the units).
+    pub operated: Vec<String>,
 }
 
 pub async fn criteria(
     conn: &mut Conn,
+    actor: &Actor,
     scope: &ActorScope,
     q: &FailureQuery,
 ) -> Result<Criteria, AppError> {
@@ -264,16 +291,18 @@ pub async fn criteria(
     }
     done(e)?;
     c.units = crate::people::api::scope_units(conn, scope).await?;
+    c.operated = operated_systems(conn, actor).await?;
     Ok(c)
 }
 
 pub async fn search(
     state: &AppState,
+    actor: &Actor,
     scope: &ActorScope,
     q: &FailureQuery,
 ) -> Result<Vec<FailureRecord>, AppError> {
     let mut conn = state.db().pool().acquire().await?;
-    let c = criteria(&mut conn, scope, q).await?;
+    let c = criteria(&mut conn, actor, scope, q).await?;
     Ok(store::search(&mut conn, &c, 2000).await?)
 }
 
@@ -687,8 +716,18 @@ pub mod store {
             } else {
                 list.join(",")
             };
+            let mut operated = Vec::new();
+            for code in &c.operated {
+                binds.push(code.clone());
+                operated.push(format!("${}", binds.len()));
+            }
+            let operated = if operated.is_empty() {
+                String::new()
+            } else {
+                format!(" OR f.system_code IN ({})", operated.join(", "))
+            };
             conds.push(format!(
-                "(i.reporter_unit_id IN ({list}) OR f.system_code IN (SELECT code FROM systems WHERE owner_org_unit_id IN ({list})))"
+                "(i.reporter_unit_id IN ({list}) OR f.system_code IN (SELECT code FROM systems WHERE owner_org_unit_id IN ({list})){operated})"
             ));
         }
         let w = if conds.is_empty() {

@@ -1035,7 +1035,7 @@ async fn failures_page(
     req: Require<ViewFailureRecords>,
     Query(q): Query<FailureQuery>,
 ) -> Result<Response, PageError> {
-    let (records, errors) = match failures::search(&state, &req.scope, &q).await {
+    let (records, errors) = match failures::search(&state, &req.actor, &req.scope, &q).await {
         Ok(r) => (r, vec![]),
         Err(AppError::Invalid(e)) => (vec![], e),
         Err(e) => return Err(e.into()),
@@ -1100,11 +1100,12 @@ fn month_chart(months: &[failures::MonthCount]) -> Value {
 
 async fn export_failures(
     state: &AppState,
+    actor: &Actor,
     scope: &crate::auth::ActorScope,
     q: &FailureQuery,
 ) -> Result<export::Table, AppError> {
     Ok(export::failures_table(
-        &failures::search(state, scope, q).await?,
+        &failures::search(state, actor, scope, q).await?,
     ))
 }
 
@@ -1113,7 +1114,7 @@ async fn export_failures_csv(
     req: Require<ViewFailureRecords>,
     Query(q): Query<FailureQuery>,
 ) -> Result<Response, PageError> {
-    let t = export_failures(&state, &req.scope, &q).await?;
+    let t = export_failures(&state, &req.actor, &req.scope, &q).await?;
     Ok(download(
         export::to_csv(&t)?,
         "text/csv; charset=utf-8",
@@ -1126,7 +1127,7 @@ async fn export_failures_xlsx(
     req: Require<ViewFailureRecords>,
     Query(q): Query<FailureQuery>,
 ) -> Result<Response, PageError> {
-    let t = export_failures(&state, &req.scope, &q).await?;
+    let t = export_failures(&state, &req.actor, &req.scope, &q).await?;
     Ok(download(export::to_xlsx(&t)?, XLSX, "failure-records.xlsx"))
 }
 

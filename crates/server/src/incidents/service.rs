@@ -160,6 +160,10 @@ pub async fn validate_report(
         }
     }
     check_text(&mut errors, "title", input.title.trim(), MAX_TITLE, true);
+    // A title is one line (it also heads notifications and mail).
+    if input.title.contains(['\n', '\r', '\t']) {
+        errors.push(FieldError::new("title", "field.control_chars", &[]));
+    }
     check_text(
         &mut errors,
         "description",
