@@ -1622,3 +1622,39 @@ both_engines_mail!(
         );
     }
 );
+
+// A step acted on while the escalation runs: one of them opens the next
+// step, never both, and nobody sees an error.
+both_engines!(
+    k10_forward_racing_the_escalation_opens_one_director_step,
+    |app: TestApp| async move {
+        let reporter = plain_staff(&app, "戸籍住民課");
+        let manager = manager_of(&app, "戸籍住民課");
+        let mut r = app.logged_in(&reporter).await;
+        let mut m = app.logged_in(&manager).await;
+        for round in 0..5 {
+            let id = report(&mut r, &report_body(&format!("競合 {round}"))).await;
+            let s1 = step(&incident(&mut m, id).await, 1);
+            let due = s1["due_at"].as_i64().unwrap();
+            let s1_id = s1["id"].as_i64().unwrap();
+            let mut m2 = m.clone();
+            let (escalated, forwarded) = tokio::join!(
+                mamori_server::incidents::service::escalate_overdue(&app.state, due + 1),
+                async move { act(&mut m2, id, s1_id, "forward", "").await }
+            );
+            assert!(escalated.is_ok(), "{escalated:?}");
+            assert_eq!(
+                forwarded.status,
+                StatusCode::NO_CONTENT,
+                "{}",
+                forwarded.text()
+            );
+            let steps = scalar(
+                &app,
+                &format!("SELECT COUNT(*) FROM incident_steps WHERE incident_id = {id}"),
+            )
+            .await;
+            assert_eq!(steps, 2, "round {round}");
+        }
+    }
+);

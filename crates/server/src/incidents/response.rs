@@ -151,6 +151,7 @@ pub async fn add_entry(
         return Err(AppError::invalid("kind", code, &[]));
     };
     let mut tx = state.db().begin().await?;
+    store::lock(&mut tx, id).await?;
     let (inc, _) = service::load_visible(&mut tx, actor, id, now).await?;
     let handler = service::can_handle(&mut tx, actor, &inc).await?;
     let allowed = match kind {

@@ -637,6 +637,7 @@ pub async fn act_on_step(
 ) -> Result<(), AppError> {
     let now = state.clock().unix();
     let mut tx = state.db().begin().await?;
+    store::lock(&mut tx, incident_id).await?;
     let (inc, _) = load_visible(&mut tx, actor, incident_id, now).await?;
     let steps = store::steps(&mut tx, incident_id, now).await?;
     let step = steps
@@ -821,6 +822,7 @@ pub async fn escalate_overdue(state: &AppState, now: i64) -> Result<usize, AppEr
     let mut n = 0;
     for (incident_id, step) in overdue {
         let mut tx = state.db().begin().await?;
+        store::lock(&mut tx, incident_id).await?;
         if !store::mark_escalated(&mut tx, step.id, now).await? {
             continue;
         }
@@ -912,6 +914,7 @@ pub async fn promote(
     check_text(&mut errors, "reason", reason, MAX_COMMENT, true);
     done(errors)?;
     let mut tx = state.db().begin().await?;
+    store::lock(&mut tx, id).await?;
     let (inc, _) = load_visible(&mut tx, actor, id, now).await?;
     if !can_handle(&mut tx, actor, &inc).await? {
         return Err(AppError::Forbidden(Action::HandleIncidents.code()));

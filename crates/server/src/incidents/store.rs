@@ -84,6 +84,18 @@ pub async fn get(
     row.as_ref().map(summary_from_row).transpose()
 }
 
+/// Takes the report's row lock for this transaction (PostgreSQL; SQLite
+/// write transactions are serialised anyway), so two changes to one report
+/// — a step acted on while the escalation runs — never both open the next
+/// step.
+pub async fn lock(conn: &mut Conn, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE incidents SET updated_at = updated_at WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_status(
     conn: &mut Conn,
     id: i64,
