@@ -512,7 +512,14 @@ pub async fn write_procedure(
         actor.person_id,
         now,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // Someone saved the same version a moment earlier.
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            AppError::Conflict("failure.version_taken")
+        }
+        e => AppError::Db(e),
+    })?;
     let rec = crate::records::Record::new(
         actor.who(),
         "failure_procedure.write",

@@ -1195,6 +1195,21 @@ async fn procedure_outcome(
             )
             .await
         }
+        Err(AppError::Conflict(code)) => {
+            let errors = vec![FieldError::new("form", code, &[])];
+            render_procedures(
+                state,
+                actor,
+                Some(Failed {
+                    form,
+                    typed,
+                    errors,
+                }),
+                None,
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
         Err(AppError::Forbidden("out_of_scope")) => {
             let errors = vec![FieldError::new("system_code", "failure.out_of_scope", &[])];
             render_procedures(
