@@ -745,6 +745,13 @@ both_engines!(
             .await;
         assert_eq!(res.json()["field"], "ledger_indexes");
         let mut ch = app.logged_in(&chief).await;
+        let res = ch
+            .post_json(
+                &format!("/api/v1/incidents/{id}/evidence"),
+                &json!({ "freeze": { "reason": " ", "query": { "system": "mamori" } } }),
+            )
+            .await;
+        assert_eq!(res.json()["field"], "freeze.reason");
         let res = ch.post_json(&format!("/api/v1/incidents/{id}/evidence"), &json!({ "freeze": { "reason": "不審なログインの記録", "query": { "system": "mamori" } } })).await;
         assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
         let bundle = res.json()["bundle_id"].as_i64().unwrap();

@@ -948,7 +948,7 @@ async fn evidence_submit(
         AppError::Invalid(errs) => AppError::Invalid(
             errs.into_iter()
                 .map(|mut e| {
-                    if e.field == "reason" {
+                    if e.field == "reason" || e.field == "freeze.reason" {
                         e.field = "freeze_reason".into();
                     } else if e.field.starts_with("query") {
                         e.field = "query".into();

@@ -410,6 +410,10 @@ pub async fn preserve_evidence(
             &[("index", i.to_string()), ("size", size.to_string())],
         ));
     }
+    if let Some(f) = &input.freeze {
+        // The bundle's reason names the incident; the person still says why.
+        check_text(&mut e, "freeze.reason", f.reason.trim(), 2000, true);
+    }
     done(e)?;
     let mut frozen = None;
     if let Some(f) = &input.freeze {
