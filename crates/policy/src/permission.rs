@@ -62,10 +62,35 @@ pub enum Action {
     /// lost and read the loss reports (K11.2.1–2). Everyone registers and
     /// reports their own cards under [`Action::UseOwnAccount`].
     ManageCards,
+    /// Report an 事故, 障害, suspected intrusion, virus or loss (K10.1;
+    /// staff of a 指定管理者 the same way, K33.1.6).
+    ReportIncident,
+    /// Open the incident pages and API: one's own reports and those one is
+    /// involved in (a step, a notice); wider with [`Action::ViewIncidents`].
+    ReadIncidents,
+    /// See the incidents reported in one's scope, with their chain and
+    /// timeline (K10.2–3, K27.2).
+    ViewIncidents,
+    /// Act on incidents: the reporting-chain steps given to one, and the
+    /// K27 response (assessment, orders, evidence, recovery, prevention,
+    /// outside notification, K25.3–4).
+    HandleIncidents,
+    /// Report a network cut or system stop taken on one's own judgement in
+    /// an emergency (K27.1.2 ただし書き: 運用管理者, reported afterwards).
+    ReportEmergencyAction,
+    /// Keep failure records (K16.4 障害記録).
+    RecordFailures,
+    /// Search and analyse failure records (K16.4, K10.4).
+    ViewFailureRecords,
+    /// Write failure procedures with fallbacks, and say which systems need
+    /// one (K26).
+    ManageFailureProcedures,
+    /// Read failure procedures (K26): everyone may need the fallback.
+    ViewFailureProcedures,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 32] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -89,6 +114,15 @@ impl Action {
         Action::DecideAccess,
         Action::ViewAccess,
         Action::ManageCards,
+        Action::ReportIncident,
+        Action::ReadIncidents,
+        Action::ViewIncidents,
+        Action::HandleIncidents,
+        Action::ReportEmergencyAction,
+        Action::RecordFailures,
+        Action::ViewFailureRecords,
+        Action::ManageFailureProcedures,
+        Action::ViewFailureProcedures,
     ];
 
     pub fn code(self) -> &'static str {
@@ -116,6 +150,15 @@ impl Action {
             Action::DecideAccess => "decide_access",
             Action::ViewAccess => "view_access",
             Action::ManageCards => "manage_cards",
+            Action::ReportIncident => "report_incident",
+            Action::ReadIncidents => "read_incidents",
+            Action::ViewIncidents => "view_incidents",
+            Action::HandleIncidents => "handle_incidents",
+            Action::ReportEmergencyAction => "report_emergency_action",
+            Action::RecordFailures => "record_failures",
+            Action::ViewFailureRecords => "view_failure_records",
+            Action::ManageFailureProcedures => "manage_failure_procedures",
+            Action::ViewFailureProcedures => "view_failure_procedures",
         }
     }
 }
@@ -215,6 +258,40 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     // reported to (and stopped by) the security manager.
     (R::SecurityManager, A::ManageCards, Unit),
     (R::SecurityChiefManager, A::ManageCards, Ward),
+    // K10.1, K33.1.6: anyone reports, 指定管理者 staff included (they hold
+    // the implicit 職員等 role in their unit). Auditors only read.
+    (R::Staff, A::ReportIncident, Unit),
+    (R::Staff, A::ReadIncidents, Unit),
+    (R::ExternalAuditor, A::ReadIncidents, Ward),
+    // K10.2–3: the chain reads its reports; the manager sees their units'
+    // reports, the ward-wide roles all of them.
+    (R::SecurityManager, A::ViewIncidents, Unit),
+    (R::SecurityChiefManager, A::ViewIncidents, Ward),
+    (R::SecurityDirector, A::ViewIncidents, Ward),
+    (R::Cio, A::ViewIncidents, Ward),
+    (R::ExternalAuditor, A::ViewIncidents, Ward),
+    (R::SecurityManager, A::HandleIncidents, Unit),
+    (R::SecurityChiefManager, A::HandleIncidents, Ward),
+    (R::SecurityDirector, A::HandleIncidents, Ward),
+    (R::Cio, A::HandleIncidents, Ward),
+    // K27.1.2 ただし書き: an operator's emergency cut or stop, reported afterwards.
+    (R::Operator, A::ReportEmergencyAction, Ward),
+    // K16.4: the manager keeps failure records; operators keep them for
+    // the systems they run (SPEC §1 users).
+    (R::SecurityManager, A::RecordFailures, Unit),
+    (R::SecurityChiefManager, A::RecordFailures, Ward),
+    (R::Operator, A::RecordFailures, Unit),
+    (R::SecurityManager, A::ViewFailureRecords, Unit),
+    (R::Operator, A::ViewFailureRecords, Unit),
+    (R::SecurityChiefManager, A::ViewFailureRecords, Ward),
+    (R::SecurityDirector, A::ViewFailureRecords, Ward),
+    (R::Cio, A::ViewFailureRecords, Ward),
+    (R::ExternalAuditor, A::ViewFailureRecords, Ward),
+    // K26: the manager writes the procedures of their systems.
+    (R::SecurityManager, A::ManageFailureProcedures, Unit),
+    (R::SecurityChiefManager, A::ManageFailureProcedures, Ward),
+    (R::Staff, A::ViewFailureProcedures, Ward),
+    (R::ExternalAuditor, A::ViewFailureProcedures, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.
@@ -257,6 +334,10 @@ mod tests {
                     | A::AuditLedger
                     | A::AnalyzeLedger
                     | A::ViewAccess
+                    | A::ReadIncidents
+                    | A::ViewIncidents
+                    | A::ViewFailureRecords
+                    | A::ViewFailureProcedures
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");
@@ -282,5 +363,18 @@ mod tests {
         assert!(!may_assign(R::SecurityManager, R::Cio));
         assert!(may_assign(R::SecurityChiefManager, R::Cio));
         assert!(!may_assign(R::Staff, R::Operator));
+    }
+
+    #[test]
+    fn k10_1_everyone_reports_and_the_chain_handles() {
+        assert_eq!(scope_for(R::Staff, A::ReportIncident), Some(Unit));
+        assert_eq!(scope_for(R::Staff, A::ViewIncidents), None);
+        assert_eq!(
+            scope_for(R::SecurityManager, A::HandleIncidents),
+            Some(Unit)
+        );
+        assert_eq!(scope_for(R::Cio, A::HandleIncidents), Some(Ward));
+        assert_eq!(scope_for(R::ExternalAuditor, A::HandleIncidents), None);
+        assert_eq!(scope_for(R::Operator, A::ReportEmergencyAction), Some(Ward));
     }
 }

@@ -224,6 +224,8 @@ fn all_routes() -> Routes {
     let r = crate::assets::pages::routes(r);
     let r = crate::cards::api::routes(r);
     let r = crate::cards::pages::routes(r);
+    let r = crate::incidents::api::routes(r);
+    let r = crate::incidents::pages::routes(r);
     crate::records::routes::routes(r)
 }
 
@@ -267,9 +269,11 @@ async fn healthz() -> &'static str {
 }
 
 /// Applies due personnel events now and then every minute (K17.3:
-/// promptly) and marks lapsed grants ended; keeps the decision engine
-/// current with changes other processes made (the `mamori` command line,
-/// other servers on the same PostgreSQL) every `access_sync_ms`.
+/// promptly); escalates overdue incident steps (K10), sends the mail
+/// outbox and marks lapsed grants ended every 15 seconds; keeps the
+/// decision engine current with changes other processes made (the `mamori`
+/// command line, other servers on the same PostgreSQL) every
+/// `access_sync_ms`.
 pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
     let sync_state = state.clone();
     let sync = tokio::spawn(async move {
@@ -289,13 +293,28 @@ pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
     });
     tokio::spawn(async move {
         let _sync = AbortOnDrop(sync);
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut minute = tokio::time::interval(Duration::from_secs(60));
+        let mut quarter = tokio::time::interval(Duration::from_secs(15));
         loop {
-            tick.tick().await;
-            match crate::people::service::apply_due(&state).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(applied = n, "personnel events applied"),
-                Err(e) => tracing::error!(error = %e, "applying personnel events failed"),
+            tokio::select! {
+                _ = minute.tick() => {
+                    match crate::people::service::apply_due(&state).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(applied = n, "personnel events applied"),
+                        Err(e) => tracing::error!(error = %e, "applying personnel events failed"),
+                    }
+                }
+                _ = quarter.tick() => {
+                    let now = state.clock().unix();
+                    match crate::incidents::service::escalate_overdue(&state, now).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(escalated = n, "overdue incident steps escalated"),
+                        Err(e) => tracing::error!(error = %e, "escalating incident steps failed"),
+                    }
+                    if let Err(e) = crate::mail::send_due(&state, now).await {
+                        tracing::error!(error = %e, "sending mail failed");
+                    }
+                }
             }
             crate::assets::service::after_commit(&state).await;
             match crate::assets::service::end_lapsed(&state).await {

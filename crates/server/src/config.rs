@@ -34,6 +34,7 @@ pub struct Config {
     /// Which terminal networks belong to which zone of 三層の対策; a login's
     /// zone decides whether a card is required (a ward setting).
     pub zones: Vec<ZoneNetworks>,
+    pub mail: MailConfig,
     /// Use cheap Argon2 parameters. Only for the test suite: never in a
     /// real deployment, and `serve` refuses it.
     #[serde(skip)]
@@ -71,6 +72,37 @@ impl Default for LedgerConfig {
             prune_secs: 3600,
             signing_key: None,
         }
+    }
+}
+
+/// E-mail notifications (SPEC §3.6: "by e-mail where configured"). Mail
+/// leaves through the ward's SMTP relay on the internal network; an empty
+/// `smtp_host` turns e-mail off (the in-app notifications remain).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// The sender address, e.g. `mamori@city.edogawa.tokyo.jp`.
+    pub from: String,
+    /// Give up one attempt after this many seconds (the outbox retries).
+    pub timeout_secs: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            smtp_host: String::new(),
+            smtp_port: 25,
+            from: "mamori@localhost".into(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl MailConfig {
+    pub fn enabled(&self) -> bool {
+        !self.smtp_host.trim().is_empty()
     }
 }
 
@@ -149,6 +181,7 @@ impl Default for Config {
             ledger: LedgerConfig::default(),
             cards: CardsConfig::default(),
             zones: Vec::new(),
+            mail: MailConfig::default(),
             insecure_fast_hashing: false,
         }
     }
@@ -258,6 +291,15 @@ impl Config {
         }
         if let Some(v) = get("MAMORI_LEDGER_SIGNING_KEY") {
             self.ledger.signing_key = Some(v.into());
+        }
+        if let Some(v) = get("MAMORI_SMTP_HOST") {
+            self.mail.smtp_host = v;
+        }
+        if let Some(v) = get("MAMORI_SMTP_PORT") {
+            self.mail.smtp_port = parse("MAMORI_SMTP_PORT", v)?;
+        }
+        if let Some(v) = get("MAMORI_MAIL_FROM") {
+            self.mail.from = v;
         }
         if let Some(v) = get("MAMORI_HASH_WORKERS") {
             self.hash_workers = parse("MAMORI_HASH_WORKERS", v)?;

@@ -189,6 +189,9 @@ const UNITS: &[(&str, &str, &str, UnitKind, &str)] = &[
     ),
 ];
 
+/// The demo people's notification mail domain (reserved: RFC 2606).
+pub const DEMO_MAIL_DOMAIN: &str = "mamori-demo.example";
+
 /// (family kanji, family kana, family romaji)
 const FAMILY: &[(&str, &str, &str)] = &[
     ("佐藤", "サトウ", "Sato"),
@@ -501,6 +504,10 @@ pub async fn load_if_empty(state: &AppState) -> Result<Option<PathBuf>, DemoErro
         let account =
             crate::identity::store::insert_personal_account(&mut tx, pid, &number, false, now)
                 .await?;
+        // Where incident notifications are mailed (SPEC §3.6); `.example`
+        // is reserved, so demo mail can never reach a real mailbox.
+        crate::mail::set_address(&mut tx, pid.0, &format!("{number}@{DEMO_MAIL_DOMAIN}"), now)
+            .await?;
         let facts = password::PersonFacts {
             employee_number: number.as_str().into(),
             login_id: number.as_str().into(),
@@ -566,6 +573,26 @@ pub async fn load_if_empty(state: &AppState) -> Result<Option<PathBuf>, DemoErro
         ));
     }
     load_assets(&mut tx, &units, &pids, now).await?;
+    // K26: both ward systems serve residents; the library has a failure
+    // procedure, the facility reservation system not yet (so it is flagged).
+    for (code, reason) in [
+        ("facility", "施設予約が止まると区民の予約・利用ができない"),
+        ("library", "貸出・返却と蔵書検索が止まる"),
+    ] {
+        crate::incidents::failures::store::set_critical(&mut tx, code, true, reason, None, now)
+            .await?;
+    }
+    crate::incidents::failures::store::insert_procedure(
+        &mut tx,
+        "library",
+        1,
+        "図書館システム障害時の対応手順",
+        "1. 館長（セキュリティ管理者）へ報告する。\n2. 委託先の保守窓口へ連絡する。\n3. 復旧の見込みを館内に掲示する。",
+        "貸出・返却は紙の貸出票に記録し、復旧後に入力する。蔵書検索は窓口で案内する。",
+        None,
+        now,
+    )
+    .await?;
     let rec = Record::new(Who::Cli, "demo.load", "ward", "Y4")
         .detail(serde_json::json!({ "people": PEOPLE.len(), "units": UNITS.len(), "date": today }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;

@@ -42,6 +42,14 @@ use utoipa::OpenApi;
         crate::cards::api::finish_registration, crate::cards::api::card_action, crate::cards::api::loss_reports,
         crate::cards::api::get_settings, crate::cards::api::put_settings, crate::cards::api::start_card,
         crate::cards::api::finish_card, crate::cards::api::unlock, crate::cards::api::reauth,
+        crate::incidents::api::report, crate::incidents::api::list, crate::incidents::api::get,
+        crate::incidents::api::act, crate::incidents::api::promote, crate::incidents::api::add_entry,
+        crate::incidents::api::emergency_action, crate::incidents::api::evidence,
+        crate::incidents::api::upload, crate::incidents::api::download, crate::incidents::api::record_failure,
+        crate::incidents::api::notifications, crate::incidents::api::failure_records,
+        crate::incidents::api::get_address, crate::incidents::api::put_address,
+        crate::incidents::api::recurrence, crate::incidents::api::procedures,
+        crate::incidents::api::write_procedure, crate::incidents::api::set_critical,
         openapi_doc,
     ),
     components(schemas(crate::web::error::Problem, crate::web::error::FieldError)),
@@ -54,6 +62,8 @@ use utoipa::OpenApi;
          (name = "access", description = "access decisions for ward systems (bearer token with access:check), requests, grants and reviews (K3.2.1, K12.1.2, K17.2, K18). A decision names the person by 職員番号 and the asset by its register code; an unknown one is a 422 naming the field, never a silent deny"),
          (name = "assets", description = "the information asset register and its classification scales (Y5, K3.1)"),
          (name = "cards", description = "IC cards as FIDO2 keys through WebAuthn (K11.2)"),
+         (name = "incidents", description = "incident and failure reports walking the chain (K10), security incident response (K27, K25)"),
+         (name = "failures", description = "failure records (K16.4, K10.4) and failure procedures (K26)"),
          (name = "ledger", description = "the access-record ledger: C2SP tlog-tiles, signed-note checkpoints, RFC 9162 proofs (K16.2)"))
 )]
 pub struct ApiDoc;

@@ -92,6 +92,38 @@ pub const DEFS: &[SettingDef] = &[
         max: 1826,
         clause: "K3.2.1",
     },
+    // K10.1–3: 「速やかに」. Each step of the reporting chain must be passed
+    // on within these minutes of reaching its holder; past that it is
+    // flagged and escalated to the next one up (`incidents::service::escalate_overdue`).
+    SettingDef {
+        key: "incident.deadline_minutes.manager",
+        default: 60,
+        min: 5,
+        max: 10080,
+        clause: "K10.2",
+    },
+    SettingDef {
+        key: "incident.deadline_minutes.director",
+        default: 120,
+        min: 5,
+        max: 10080,
+        clause: "K10.3",
+    },
+    SettingDef {
+        key: "incident.deadline_minutes.cio",
+        default: 240,
+        min: 5,
+        max: 10080,
+        clause: "K10.3",
+    },
+    // Largest attachment to a report, in KiB (the request limit is 12 MiB).
+    SettingDef {
+        key: "incident.attachment_max_kb",
+        default: 10240,
+        min: 16,
+        max: 10240,
+        clause: "K10.1",
+    },
 ];
 
 pub fn def(key: &str) -> Option<&'static SettingDef> {

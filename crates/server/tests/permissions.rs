@@ -605,6 +605,168 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         "nyyyyyyyyy",
     ),
     ("GET", "/static/cards.js", Body::None, "yyyyyyyyyy"),
+    // Incidents and failures (K10, K16.4, K25–K27, K33.1.6).
+    ("POST", "/api/v1/incidents", Body::Json("{}"), "nyyyyyyyyn"),
+    ("GET", "/api/v1/incidents", Body::None, "nyyyyyyyyy"),
+    ("GET", "/api/v1/incidents/{id}", Body::None, "nyyyyyyyyy"),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/steps/{step}",
+        Body::Json("{}"),
+        "nnnnnyyyyn",
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/promote",
+        Body::Json("{}"),
+        "nnnnnyyyyn",
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/entries",
+        Body::Json("{}"),
+        "nnnnnyyyyn",
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/emergency-actions",
+        Body::Json("{}"),
+        "nnnynnnnnn",
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/evidence",
+        Body::Json("{}"),
+        "nnnnnyyyyn",
+    ),
+    (
+        "POST",
+        "/api/v1/incidents/{id}/attachments",
+        Body::None,
+        "nyyyyyyyyn",
+    ),
+    (
+        "GET",
+        "/api/v1/incidents/{id}/attachments/{aid}",
+        Body::None,
+        "nyyyyyyyyy",
+    ),
+    (
+        "PUT",
+        "/api/v1/incidents/{id}/failure-record",
+        Body::Json("{}"),
+        "nnnynyynnn",
+    ),
+    ("GET", "/api/v1/notifications", Body::None, "nyyyyyyyyy"),
+    (
+        "GET",
+        "/api/v1/me/notification-address",
+        Body::None,
+        "nyyyyyyyyy",
+    ),
+    (
+        "PUT",
+        "/api/v1/me/notification-address",
+        Body::Json("{}"),
+        "nyyyyyyyyy",
+    ),
+    (
+        "POST",
+        "/incidents/notification-address",
+        Body::Form(&[("email", "not an address")]),
+        "nyyyyyyyyy",
+    ),
+    ("GET", "/api/v1/failure-records", Body::None, "nnnynyyyyy"),
+    (
+        "GET",
+        "/api/v1/failure-records/recurrence",
+        Body::None,
+        "nnnynyyyyy",
+    ),
+    (
+        "GET",
+        "/api/v1/failure-procedures",
+        Body::None,
+        "nyyyyyyyyy",
+    ),
+    (
+        "POST",
+        "/api/v1/failure-procedures",
+        Body::Json("{}"),
+        "nnnnnyynnn",
+    ),
+    (
+        "PUT",
+        "/api/v1/failure-procedures/critical",
+        Body::Json("{}"),
+        "nnnnnyynnn",
+    ),
+    ("GET", "/incidents", Body::None, "nyyyyyyyyy"),
+    ("GET", "/incidents/new", Body::None, "nyyyyyyyyn"),
+    ("POST", "/incidents/new", Body::Form(&[]), "nyyyyyyyyn"),
+    (
+        "POST",
+        "/incidents/notifications/read",
+        Body::Form(&[]),
+        "nyyyyyyyyy",
+    ),
+    ("GET", "/incidents/export.csv", Body::None, "nyyyyyyyyy"),
+    ("GET", "/incidents/export.xlsx", Body::None, "nyyyyyyyyy"),
+    ("GET", "/incidents/{id}", Body::None, "nyyyyyyyyy"),
+    (
+        "POST",
+        "/incidents/{id}/steps/{step}",
+        Body::Form(&[("action", "acknowledge")]),
+        "nnnnnyyyyn",
+    ),
+    (
+        "POST",
+        "/incidents/{id}/promote",
+        Body::Form(&[("reason", "")]),
+        "nnnnnyyyyn",
+    ),
+    (
+        "POST",
+        "/incidents/{id}/entries",
+        Body::Form(&[("kind", "note")]),
+        "nnnnnyyyyn",
+    ),
+    (
+        "POST",
+        "/incidents/{id}/emergency-actions",
+        Body::Form(&[]),
+        "nnnynnnnnn",
+    ),
+    (
+        "POST",
+        "/incidents/{id}/evidence",
+        Body::Form(&[]),
+        "nnnnnyyyyn",
+    ),
+    (
+        "POST",
+        "/incidents/{id}/attachments",
+        Body::Form(&[]),
+        "nyyyyyyyyn",
+    ),
+    (
+        "POST",
+        "/incidents/{id}/failure-record",
+        Body::Form(&[]),
+        "nnnynyynnn",
+    ),
+    ("GET", "/failures", Body::None, "nnnynyyyyy"),
+    ("GET", "/failures/export.csv", Body::None, "nnnynyyyyy"),
+    ("GET", "/failures/export.xlsx", Body::None, "nnnynyyyyy"),
+    ("GET", "/failure-procedures", Body::None, "nyyyyyyyyy"),
+    ("POST", "/failure-procedures", Body::Form(&[]), "nnnnnyynnn"),
+    (
+        "POST",
+        "/failure-procedures/critical",
+        Body::Form(&[]),
+        "nnnnnyynnn",
+    ),
+    ("GET", "/failure-procedures/{id}", Body::None, "nyyyyyyyyy"),
 ];
 
 /// Logins for each column (None for anonymous).
@@ -691,7 +853,9 @@ async fn check_matrix(app: TestApp) {
             .replace("{*path}", "0/000.p/1")
             .replace("{index}", "0")
             .replace("{op}", "0")
-            .replace("{axis}", "integrity");
+            .replace("{axis}", "integrity")
+            .replace("{step}", "0")
+            .replace("{aid}", "0");
         if route.contains("/proof/inclusion") {
             path = format!("{path}?index=0&size=1");
         } else if route.contains("/proof/consistency") {

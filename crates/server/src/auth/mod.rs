@@ -203,6 +203,15 @@ permissions!(
     DecideAccess,
     ViewAccess,
     ManageCards,
+    ReportIncident,
+    ReadIncidents,
+    ViewIncidents,
+    HandleIncidents,
+    ReportEmergencyAction,
+    RecordFailures,
+    ViewFailureRecords,
+    ManageFailureProcedures,
+    ViewFailureProcedures,
 );
 
 #[cfg(test)]

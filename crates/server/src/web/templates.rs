@@ -49,6 +49,12 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "card_login.html",
     "lock.html",
     "reauth.html",
+    "incidents.html",
+    "incident_new.html",
+    "incident.html",
+    "failures.html",
+    "failure_procedures.html",
+    "failure_procedure.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -122,6 +128,9 @@ impl Chrome {
     pub fn for_actor(actor: &Actor) -> Chrome {
         use mamori_policy::permission::Action as A;
         let mut nav = vec![("/me", "nav.me")];
+        if !actor.must_change && actor.scope(A::ReadIncidents).is_some() {
+            nav.push(("/incidents", "nav.incidents"));
+        }
         let entries = [
             (A::ViewOrg, "/org", "nav.org"),
             (A::ViewPeople, "/people", "nav.people"),
@@ -140,6 +149,12 @@ impl Chrome {
             (A::ViewSystems, "/assets", "nav.assets"),
             (A::RequestAccess, "/access", "nav.access"),
             (A::ManageCards, "/cards", "nav.cards"),
+            (A::ViewFailureRecords, "/failures", "nav.failures"),
+            (
+                A::ViewFailureProcedures,
+                "/failure-procedures",
+                "nav.failure_procedures",
+            ),
         ];
         if !actor.must_change {
             nav.push(("/me/cards", "nav.my_cards"));
