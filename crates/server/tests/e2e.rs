@@ -425,3 +425,186 @@ async fn e2e_cards_login_lost_card_and_idle_lock_in_chromium() {
     }
     server.abort();
 }
+
+impl Browser {
+    /// Waits (bounded) until the page's path and query start with `prefix`.
+    async fn wait_prefix(&self, prefix: &str) -> String {
+        for _ in 0..300 {
+            let p = self.path().await;
+            if p.starts_with(prefix) {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = self.shot("failed-prefix").await;
+        panic!(
+            "expected {prefix}…, still at {}: {}",
+            self.path().await,
+            self.body().await
+        );
+    }
+}
+
+/// K10 in the browser: a member of staff reports, their セキュリティ管理者
+/// forwards, the セキュリティ統括者 reports to the 最高情報統括責任者, who
+/// sees it; and a member of staff asks for access to a secret asset, which
+/// its manager approves (K3.2.1). Screenshots of each page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2e_incident_chain_and_access_request_in_chromium() {
+    if !chromium_present() {
+        return;
+    }
+    let shots = screenshots_dir();
+    println!("e2e screenshots: {}", shots.display());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    let base = format!("http://localhost:{port}");
+    let app = common::app_with(common::Engine::Sqlite, |c| {
+        c.cards.rp_id = "localhost".into();
+        c.cards.origin = base.clone();
+        c.cookie_secure = true;
+    })
+    .await
+    .expect("app");
+    let router = mamori_server::app::router(app.state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    let driver_port = free_port();
+    let _driver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={driver_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver"),
+    );
+    let driver_url = format!("http://127.0.0.1:{driver_port}");
+    let staff = plain_staff(&app, "戸籍住民課");
+    let manager = manager_of(&app, "戸籍住民課");
+    let director = common::login_with_role(&app, "セキュリティ統括者");
+    let cio = common::login_with_role(&app, "最高情報統括責任者");
+
+    // 1. Staff report (K10.1).
+    let s = Browser::open(&driver_url, &base, &shots).await;
+    s.login(&staff, &app.passwords[&staff]).await;
+    s.wait_path("/").await;
+    s.go("/incidents/new").await;
+    s.find("#r-kind")
+        .await
+        .select_by_value("accident")
+        .await
+        .expect("kind");
+    s.fill("#r-title", "窓口端末の画面に見知らぬ警告表示").await;
+    s.fill(
+        "#r-description",
+        "住民票交付窓口の端末に、ファイルを暗号化したという英語の警告が表示された。端末はLANケーブルを抜いて隔離した。",
+    )
+    .await;
+    let noticed = app.state.clock().now() - time::Duration::hours(1);
+    let noticed = noticed.to_offset(mamori_server::clock::JST);
+    let noticed = format!(
+        "{} {:02}:{:02}",
+        mamori_server::clock::date_str(noticed.date()),
+        noticed.hour(),
+        noticed.minute()
+    );
+    s.fill("#r-noticed_at", &noticed).await;
+    s.shot("20-incident-report-form").await;
+    s.click("form[action='/incidents/new'] button[type=submit]")
+        .await;
+    let at = s.wait_prefix("/incidents/").await;
+    let id: i64 = at
+        .trim_start_matches("/incidents/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("incident id in {at}"));
+    s.shot("21-incident-reported").await;
+
+    // 2. The manager forwards it to the セキュリティ統括者 (K10.2).
+    let m = Browser::open(&driver_url, &base, &shots).await;
+    m.login(&manager, &app.passwords[&manager]).await;
+    m.wait_path("/").await;
+    m.go(&format!("/incidents/{id}")).await;
+    m.shot("22-incident-manager").await;
+    m.click("button[name=action][value=forward]").await;
+    m.wait_prefix(&format!("/incidents/{id}?done=")).await;
+
+    // 3. The 統括者 reports to the 最高情報統括責任者 (K10.3).
+    let d = Browser::open(&driver_url, &base, &shots).await;
+    d.login(&director, &app.passwords[&director]).await;
+    d.wait_path("/").await;
+    d.go(&format!("/incidents/{id}")).await;
+    d.click("button[name=action][value=report]").await;
+    d.wait_prefix(&format!("/incidents/{id}?done=")).await;
+    d.shot("23-incident-director").await;
+
+    // 4. The CIO sees it, with the chain walked.
+    let c = Browser::open(&driver_url, &base, &shots).await;
+    c.login(&cio, &app.passwords[&cio]).await;
+    c.wait_path("/").await;
+    c.go(&format!("/incidents/{id}")).await;
+    c.find("#step-3").await;
+    let body = c.body().await;
+    assert!(body.contains("窓口端末の画面に見知らぬ警告表示"), "{body}");
+    c.shot("24-incident-cio").await;
+    let done = common::scalar(
+        &app,
+        &format!(
+            "SELECT COUNT(*) FROM incident_steps WHERE incident_id = {id} AND seq <= 2 AND completed_at IS NOT NULL"
+        ),
+    )
+    .await;
+    assert_eq!(done, 2, "the manager's and the director's steps are done");
+    assert_eq!(
+        common::scalar(
+            &app,
+            &format!("SELECT COUNT(*) FROM incident_steps WHERE incident_id = {id} AND seq = 3")
+        )
+        .await,
+        1,
+        "the report reached the CIO"
+    );
+
+    // 5. Access to a secret asset: staff ask, the manager approves (K3.2.1).
+    let juki = common::scalar(&app, "SELECT id FROM assets WHERE code = 'juki'").await;
+    s.go("/assets").await;
+    s.shot("25-asset-register").await;
+    s.go(&format!("/assets/{juki}")).await;
+    s.fill("#request-purpose", "住民票の写しの交付").await;
+    s.fill("#request-conditions\\.windows\\[0\\]\\.start", "08:30")
+        .await;
+    s.fill("#request-conditions\\.windows\\[0\\]\\.end", "17:15")
+        .await;
+    s.shot("26-asset-request").await;
+    s.click("form[action$='/requests'] button[type=submit]")
+        .await;
+    s.wait_path(&format!("/assets/{juki}?done=requested")).await;
+    m.go("/access").await;
+    m.shot("27-access-to-decide").await;
+    m.go(&format!("/assets/{juki}")).await;
+    let request = common::scalar(&app, "SELECT MAX(id) FROM access_requests").await;
+    m.click(&format!(
+        "form[action='/access-requests/{request}/decision'] button[value=approve]"
+    ))
+    .await;
+    m.wait_path(&format!("/assets/{juki}?done=decided")).await;
+    m.shot("28-asset-approved").await;
+    s.go("/access").await;
+    let mine = s.body().await;
+    assert!(mine.contains("住民基本台帳システム"), "{mine}");
+    s.shot("29-my-access").await;
+
+    for browser in [s, m, d, c] {
+        let _ = browser.client.close().await;
+    }
+    server.abort();
+}
