@@ -1376,12 +1376,18 @@ pub async fn flags(
     let now = state.clock().unix();
     let limit = crate::settings::get(conn, "access.admin_limit_per_system").await?;
     let interval = crate::settings::get(conn, "access.review_interval_days").await? * 86_400;
+    // One asset's page reads only that asset's operators and grants, not
+    // the whole ward's.
+    let only = match assets {
+        [one] => Some(one.id),
+        _ => None,
+    };
     let mut ops: HashMap<i64, i64> = HashMap::new();
-    for o in store::operators(conn, None, true).await? {
+    for o in store::operators(conn, only, true).await? {
         *ops.entry(o.asset_id).or_default() += 1;
     }
     let mut with_grants: HashMap<i64, i64> = HashMap::new();
-    for g in store::list_grants(conn, None, None, true).await? {
+    for g in store::list_grants(conn, only, None, true).await? {
         *with_grants.entry(g.asset_id).or_default() += 1;
     }
     let last = store::last_reviews(conn).await?;
