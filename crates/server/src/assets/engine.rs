@@ -136,9 +136,10 @@ impl AccessModel {
             // Collapse repeats: each entity is reloaded once per batch.
             let mut seen = BTreeSet::new();
             let mut loaded = Vec::new();
+            let mut lookups = Lookups::default();
             for (_, entity, id) in &changes {
                 if seen.insert((entity.clone(), *id)) {
-                    loaded.push(load_change(&mut conn, entity, *id, now).await?);
+                    loaded.push(load_change(&mut conn, &mut lookups, entity, *id, now).await?);
                 }
             }
             let mut model = self.0.model.write().unwrap_or_else(|e| e.into_inner());
@@ -173,7 +174,9 @@ impl AccessModel {
         if !lapsed.is_empty() {
             let mut reloaded = Vec::new();
             for p in &lapsed {
-                reloaded.push(load_change(&mut conn, "person", *p, now).await?);
+                reloaded.push(
+                    load_change(&mut conn, &mut Lookups::default(), "person", *p, now).await?,
+                );
             }
             let mut model = self.0.model.write().unwrap_or_else(|e| e.into_inner());
             model.lock_expiries.retain(|(t, _)| *t > now);
@@ -295,8 +298,38 @@ impl Model {
     }
 }
 
+/// The scales and the managed areas, read at most once per batch of
+/// changes (a batch of 500 grant changes reads the areas once, not 500 times).
+#[derive(Default)]
+struct Lookups {
+    scales: Option<Scales>,
+    areas: Option<HashMap<String, AreaId>>,
+}
+
+impl Lookups {
+    async fn scales(&mut self, conn: &mut Conn) -> Result<&Scales, sqlx::Error> {
+        if self.scales.is_none() {
+            self.scales = Some(store::scales(conn).await?);
+        }
+        Ok(self.scales.get_or_insert_with(Scales::default))
+    }
+
+    async fn areas(&mut self, conn: &mut Conn) -> Result<&HashMap<String, AreaId>, sqlx::Error> {
+        if self.areas.is_none() {
+            let map = store::areas(conn)
+                .await?
+                .into_iter()
+                .map(|a| (a.code, AreaId(a.id)))
+                .collect();
+            self.areas = Some(map);
+        }
+        Ok(self.areas.get_or_insert_with(HashMap::new))
+    }
+}
+
 async fn load_change(
     conn: &mut Conn,
+    lookups: &mut Lookups,
     entity: &str,
     id: i64,
     now: i64,
@@ -305,22 +338,22 @@ async fn load_change(
         "org_unit" => Change::Unit(load_units(conn, Some(id)).await?.into_iter().next()),
         "person" => Change::Person(load_people(conn, Some(id), now).await?.into_iter().next()),
         "asset" => {
-            let scales = store::scales(conn).await?;
+            let scales = lookups.scales(conn).await?;
             Change::Asset(
                 id,
-                load_assets(conn, &scales, Some(id))
+                load_assets(conn, scales, Some(id))
                     .await?
                     .into_iter()
                     .next(),
             )
         }
         "grant" => {
-            let areas = area_map(conn).await?;
             let g = store::get_grant(conn, id).await?;
+            let areas = lookups.areas(conn).await?;
             Change::Grant(
                 id,
                 g.filter(|g| g.ended_at.is_none())
-                    .and_then(|g| engine_grant(&g, &areas)),
+                    .and_then(|g| engine_grant(&g, areas)),
             )
         }
         "area" => Change::Area(
@@ -333,18 +366,10 @@ async fn load_change(
         ),
         _ => {
             // `levels`: a level's meaning changed; every asset is re-read.
-            let scales = store::scales(conn).await?;
-            Change::Levels(load_assets(conn, &scales, None).await?)
+            let scales = lookups.scales(conn).await?;
+            Change::Levels(load_assets(conn, scales, None).await?)
         }
     })
-}
-
-async fn area_map(conn: &mut Conn) -> Result<HashMap<String, AreaId>, sqlx::Error> {
-    Ok(store::areas(conn)
-        .await?
-        .into_iter()
-        .map(|a| (a.code, AreaId(a.id)))
-        .collect())
 }
 
 async fn load_units(conn: &mut Conn, id: Option<i64>) -> Result<Vec<EUnit>, sqlx::Error> {
