@@ -212,6 +212,13 @@ permissions!(
     ViewFailureRecords,
     ManageFailureProcedures,
     ViewFailureProcedures,
+    ViewCompliance,
+    RunChecks,
+    ManageTraining,
+    AttendTraining,
+    ViewTrainingRecords,
+    InstructPromotionLeaders,
+    AcknowledgeInstructions,
 );
 
 #[cfg(test)]

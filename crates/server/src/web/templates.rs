@@ -55,6 +55,10 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "failures.html",
     "failure_procedures.html",
     "failure_procedure.html",
+    "compliance.html",
+    "compliance_check.html",
+    "training.html",
+    "training_session.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -150,6 +154,8 @@ impl Chrome {
             (A::RequestAccess, "/access", "nav.access"),
             (A::ManageCards, "/cards", "nav.cards"),
             (A::ViewFailureRecords, "/failures", "nav.failures"),
+            (A::ViewCompliance, "/compliance", "nav.compliance"),
+            (A::AttendTraining, "/training", "nav.training"),
             (
                 A::ViewFailureProcedures,
                 "/failure-procedures",
