@@ -87,10 +87,15 @@ pub enum Action {
     ManageFailureProcedures,
     /// Read failure procedures (K26): everyone may need the fallback.
     ViewFailureProcedures,
+    /// Read the policy catalog: clauses, controls, versions and reviews
+    /// (SPEC §3.9). Everyone, external auditors included.
+    ViewCatalog,
+    /// Record a review of the policy and the version it produces (Y10, K34).
+    RecordPolicyReview,
 }
 
 impl Action {
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 34] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -123,6 +128,8 @@ impl Action {
         Action::ViewFailureRecords,
         Action::ManageFailureProcedures,
         Action::ViewFailureProcedures,
+        Action::ViewCatalog,
+        Action::RecordPolicyReview,
     ];
 
     pub fn code(self) -> &'static str {
@@ -159,6 +166,8 @@ impl Action {
             Action::ViewFailureRecords => "view_failure_records",
             Action::ManageFailureProcedures => "manage_failure_procedures",
             Action::ViewFailureProcedures => "view_failure_procedures",
+            Action::ViewCatalog => "view_catalog",
+            Action::RecordPolicyReview => "record_policy_review",
         }
     }
 }
@@ -292,6 +301,14 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     (R::SecurityChiefManager, A::ManageFailureProcedures, Ward),
     (R::Staff, A::ViewFailureProcedures, Ward),
     (R::ExternalAuditor, A::ViewFailureProcedures, Ward),
+    // SPEC §3.9: the catalog is read by everyone, auditors included. Y10 and
+    // K34 name no reviewer; the セキュリティ統括者 oversees the measures
+    // (Y4.2) and the CIO is responsible for all of it (Y4.1, K35), so the
+    // two record reviews and the versions they produce.
+    (R::Staff, A::ViewCatalog, Ward),
+    (R::ExternalAuditor, A::ViewCatalog, Ward),
+    (R::SecurityDirector, A::RecordPolicyReview, Ward),
+    (R::Cio, A::RecordPolicyReview, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.
@@ -338,6 +355,7 @@ mod tests {
                     | A::ViewIncidents
                     | A::ViewFailureRecords
                     | A::ViewFailureProcedures
+                    | A::ViewCatalog
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");

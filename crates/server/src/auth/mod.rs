@@ -212,6 +212,8 @@ permissions!(
     ViewFailureRecords,
     ManageFailureProcedures,
     ViewFailureProcedures,
+    ViewCatalog,
+    RecordPolicyReview,
 );
 
 #[cfg(test)]
