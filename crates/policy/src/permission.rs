@@ -103,10 +103,15 @@ pub enum Action {
     InstructPromotionLeaders,
     /// Acknowledge the security manager's instructions (K9.2, K8.1.5).
     AcknowledgeInstructions,
+    /// Read the policy catalog: clauses, controls, versions and reviews
+    /// (SPEC §3.9). Everyone, external auditors included.
+    ViewCatalog,
+    /// Record a review of the policy and the version it produces (Y10, K34).
+    RecordPolicyReview,
 }
 
 impl Action {
-    pub const ALL: [Action; 39] = [
+    pub const ALL: [Action; 41] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -146,6 +151,8 @@ impl Action {
         Action::ViewTrainingRecords,
         Action::InstructPromotionLeaders,
         Action::AcknowledgeInstructions,
+        Action::ViewCatalog,
+        Action::RecordPolicyReview,
     ];
 
     pub fn code(self) -> &'static str {
@@ -189,6 +196,8 @@ impl Action {
             Action::ViewTrainingRecords => "view_training_records",
             Action::InstructPromotionLeaders => "instruct_promotion_leaders",
             Action::AcknowledgeInstructions => "acknowledge_instructions",
+            Action::ViewCatalog => "view_catalog",
+            Action::RecordPolicyReview => "record_policy_review",
         }
     }
 }
@@ -350,6 +359,14 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     // K9.2: the manager instructs the 情報化推進リーダー, who acknowledges.
     (R::SecurityManager, A::InstructPromotionLeaders, Unit),
     (R::PromotionLeader, A::AcknowledgeInstructions, Unit),
+    // SPEC §3.9: the catalog is read by everyone, auditors included. Y10 and
+    // K34 name no reviewer; the セキュリティ統括者 oversees the measures
+    // (Y4.2) and the CIO is responsible for all of it (Y4.1, K35), so the
+    // two record reviews and the versions they produce.
+    (R::Staff, A::ViewCatalog, Ward),
+    (R::ExternalAuditor, A::ViewCatalog, Ward),
+    (R::SecurityDirector, A::RecordPolicyReview, Ward),
+    (R::Cio, A::RecordPolicyReview, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.
@@ -398,6 +415,7 @@ mod tests {
                     | A::ViewFailureProcedures
                     | A::ViewCompliance
                     | A::ViewTrainingRecords
+                    | A::ViewCatalog
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");

@@ -176,6 +176,8 @@ both_engines!(
             assert!(html.contains(needle), "{needle} missing");
         }
         assert!(!html.contains("<script"), "no script");
+        // Clause text from the catalog.
+        assert!(html.contains("基準第17条第3項"), "clause citation");
         let page = d.get("/compliance/checks/k9.training-unattended").await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.text().contains("id=\"history-chart\""));

@@ -219,6 +219,8 @@ permissions!(
     ViewTrainingRecords,
     InstructPromotionLeaders,
     AcknowledgeInstructions,
+    ViewCatalog,
+    RecordPolicyReview,
 );
 
 #[cfg(test)]

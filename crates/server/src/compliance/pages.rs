@@ -39,14 +39,29 @@ fn title(c: &CheckStatus) -> String {
     }
 }
 
-/// The clause's heading as the policy writes it, when the catalog has it.
+/// The clause as the catalog has it: its citation (「基準第17条第3項」),
+/// its article's heading and its words (shortened), or the English gist.
 fn clause_heading(clause: &str) -> Option<String> {
-    clause_text(clause)
-}
-
-#[allow(unused_variables)]
-fn clause_text(clause: &str) -> Option<String> {
-    None
+    let id: mamori_policy::clause::ClauseId = clause.parse().ok()?;
+    let cat = mamori_policy::catalog::catalog();
+    let c = cat.clause(&id)?;
+    if i18n::current() == Lang::En {
+        return Some(c.gist_en.clone());
+    }
+    let mut article = c;
+    while let Some(p) = article.parent.as_ref().and_then(|p| cat.clause(p)) {
+        article = p;
+    }
+    let heading = article
+        .heading_ja
+        .as_deref()
+        .map(|h| format!("（{h}）"))
+        .unwrap_or_default();
+    let mut text: String = c.text_ja.chars().take(80).collect();
+    if c.text_ja.chars().count() > 80 {
+        text.push('…');
+    }
+    Some(format!("{}{heading} {text}", c.citation_ja()))
 }
 
 fn status_json(c: &CheckStatus) -> Value {
