@@ -769,7 +769,12 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
     ("GET", "/failure-procedures/{id}", Body::None, "nyyyyyyyyy"),
     // Compliance checks and the dashboard (issue 7 points 3, 9); training (K9).
     ("GET", "/api/v1/compliance/checks", Body::None, "nnnnnnyyyy"),
-    ("GET", "/api/v1/compliance/checks/{id}", Body::None, "nnnnnnyyyy"),
+    (
+        "GET",
+        "/api/v1/compliance/checks/{id}",
+        Body::None,
+        "nnnnnnyyyy",
+    ),
     ("POST", "/api/v1/compliance/runs", Body::None, "nnnnnnyyyn"),
     ("GET", "/compliance", Body::None, "nnnnnnyyyy"),
     ("POST", "/compliance/runs", Body::Form(&[]), "nnnnnnyyyn"),
@@ -781,7 +786,12 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         Body::Json(r#"{"title": "", "held_on": "", "audience": ""}"#),
         "nnnnnyyynn",
     ),
-    ("GET", "/api/v1/training/sessions/{id}", Body::None, "nyyyyyyyyn"),
+    (
+        "GET",
+        "/api/v1/training/sessions/{id}",
+        Body::None,
+        "nyyyyyyyyn",
+    ),
     (
         "POST",
         "/api/v1/training/sessions/{id}/attendance",
@@ -794,8 +804,18 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         Body::None,
         "nyyyyyyyyn",
     ),
-    ("GET", "/api/v1/training/completion", Body::None, "nnynnyyyyy"),
-    ("GET", "/api/v1/training/instructions", Body::None, "nnynnyyyyy"),
+    (
+        "GET",
+        "/api/v1/training/completion",
+        Body::None,
+        "nnynnyyyyy",
+    ),
+    (
+        "GET",
+        "/api/v1/training/instructions",
+        Body::None,
+        "nnynnyyyyy",
+    ),
     (
         "POST",
         "/api/v1/training/instructions",
@@ -810,7 +830,12 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
     ),
     ("GET", "/training", Body::None, "nyyyyyyyyn"),
     ("POST", "/training", Body::Form(&[]), "nnnnnyyynn"),
-    ("POST", "/training/instructions", Body::Form(&[]), "nnnnnyynnn"),
+    (
+        "POST",
+        "/training/instructions",
+        Body::Form(&[]),
+        "nnnnnyynnn",
+    ),
     (
         "POST",
         "/training/instructions/{id}/acknowledge",
@@ -818,8 +843,18 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         "nnynnnnnnn",
     ),
     ("GET", "/training/{id}", Body::None, "nyyyyyyyyn"),
-    ("POST", "/training/{id}/attendance", Body::Form(&[]), "nnnnnyyynn"),
-    ("POST", "/training/{id}/self-report", Body::Form(&[]), "nyyyyyyyyn"),
+    (
+        "POST",
+        "/training/{id}/attendance",
+        Body::Form(&[]),
+        "nnnnnyyynn",
+    ),
+    (
+        "POST",
+        "/training/{id}/self-report",
+        Body::Form(&[]),
+        "nyyyyyyyyn",
+    ),
 ];
 
 /// Logins for each column (None for anonymous).
