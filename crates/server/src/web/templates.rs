@@ -55,6 +55,10 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "failures.html",
     "failure_procedures.html",
     "failure_procedure.html",
+    "catalog.html",
+    "catalog_clause.html",
+    "catalog_controls.html",
+    "policy_versions.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -155,6 +159,7 @@ impl Chrome {
                 "/failure-procedures",
                 "nav.failure_procedures",
             ),
+            (A::ViewCatalog, "/catalog", "nav.catalog"),
         ];
         if !actor.must_change {
             nav.push(("/me/cards", "nav.my_cards"));
