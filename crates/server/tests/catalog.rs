@@ -83,7 +83,10 @@ both_engines!(
             .flatten()
             .filter_map(|c| c["kind"].as_str())
             .collect();
-        assert!(kinds.contains(&"checked") && kinds.contains(&"enforced"), "{kinds:?}");
+        assert!(
+            kinds.contains(&"checked") && kinds.contains(&"enforced"),
+            "{kinds:?}"
+        );
         // Today the last 付則 (平成19年4月1日) is in force.
         assert_eq!(v["version"]["label"], "平成19年4月1日施行");
         assert_eq!(v["later_versions"], json!([]));
@@ -124,14 +127,22 @@ both_engines!(
             .collect();
         assert_eq!(later, ["2005-12-26", "2006-04-01", "2007-04-01"]);
         // 和暦 works too.
-        let v = c.get("/api/v1/catalog?date=%E5%B9%B3%E6%88%9014%E5%B9%B44%E6%9C%881%E6%97%A5").await.json();
+        let v = c
+            .get("/api/v1/catalog?date=%E5%B9%B3%E6%88%9014%E5%B9%B44%E6%9C%881%E6%97%A5")
+            .await
+            .json();
         assert_eq!(v["date"], "2002-04-01");
         assert_eq!(v["version"]["effective"], "2002-04-01");
         // Before the policy: no version, and it says so.
         let v = c.get("/api/v1/catalog?date=2001-01-01").await.json();
         assert_eq!(v["version"], Value::Null);
         // Malformed dates are a 422 naming `date`, in the API and on the page.
-        for bad in ["2026-13-01", "yesterday", "2026-02-30", "%E5%B9%B3%E6%88%9032%E5%B9%B41%E6%9C%881%E6%97%A5"] {
+        for bad in [
+            "2026-13-01",
+            "yesterday",
+            "2026-02-30",
+            "%E5%B9%B3%E6%88%9032%E5%B9%B41%E6%9C%881%E6%97%A5",
+        ] {
             let r = c.get(&format!("/api/v1/catalog?date={bad}")).await;
             assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "date");
             let r = c.get(&format!("/api/v1/policy/versions?date={bad}")).await;
@@ -156,46 +167,46 @@ both_engines!(
     }
 );
 
-both_engines!(
-    one_clause_and_unknown_ids,
-    |app: TestApp| async move {
-        let staff = plain_staff(&app, "企画課");
-        let mut c = app.logged_in(&staff).await;
-        let r = c.get("/api/v1/catalog/clauses/K27.1.2").await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-        let d = r.json();
-        assert_eq!(d["clause"]["citation_ja"], "基準第27条第1項第2号");
-        let children: Vec<&str> = d["children"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["id"].as_str())
-            .collect();
-        assert_eq!(children, ["K27.1.2.a", "K27.1.2.b", "K27.1.2.c", "K27.1.2.d"]);
-        let ancestors: Vec<&str> = d["ancestors"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["id"].as_str())
-            .collect();
-        assert_eq!(ancestors, ["K27", "K27.1"]);
-        assert!(d["controls"].as_array().is_some_and(|c| !c.is_empty()));
-        // A sub-item is served by its item's control.
-        let d = c.get("/api/v1/catalog/clauses/K27.1.2.a").await.json();
-        assert_eq!(d["controls"], json!([]));
-        assert!(d["inherited"].as_array().is_some_and(|c| !c.is_empty()));
-        assert_eq!(d["clause"]["covered"], true);
-        for bad in ["K99", "K18.1", "X1", "k17", "K17..3", "%E5%9F%BA%E6%BA%96"] {
-            let r = c.get(&format!("/api/v1/catalog/clauses/{bad}")).await;
-            assert_problem(&r, StatusCode::NOT_FOUND, "");
-            let r = c.get(&format!("/catalog/{bad}")).await;
-            assert_eq!(r.status, StatusCode::NOT_FOUND, "/catalog/{bad}");
-        }
-        let r = c.get("/catalog/K27.1.2.a").await;
-        assert_eq!(r.status, StatusCode::OK);
-        assert!(r.text().contains("異常なアクセスが継続しているとき"));
+both_engines!(one_clause_and_unknown_ids, |app: TestApp| async move {
+    let staff = plain_staff(&app, "企画課");
+    let mut c = app.logged_in(&staff).await;
+    let r = c.get("/api/v1/catalog/clauses/K27.1.2").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let d = r.json();
+    assert_eq!(d["clause"]["citation_ja"], "基準第27条第1項第2号");
+    let children: Vec<&str> = d["children"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(
+        children,
+        ["K27.1.2.a", "K27.1.2.b", "K27.1.2.c", "K27.1.2.d"]
+    );
+    let ancestors: Vec<&str> = d["ancestors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ancestors, ["K27", "K27.1"]);
+    assert!(d["controls"].as_array().is_some_and(|c| !c.is_empty()));
+    // A sub-item is served by its item's control.
+    let d = c.get("/api/v1/catalog/clauses/K27.1.2.a").await.json();
+    assert_eq!(d["controls"], json!([]));
+    assert!(d["inherited"].as_array().is_some_and(|c| !c.is_empty()));
+    assert_eq!(d["clause"]["covered"], true);
+    for bad in ["K99", "K18.1", "X1", "k17", "K17..3", "%E5%9F%BA%E6%BA%96"] {
+        let r = c.get(&format!("/api/v1/catalog/clauses/{bad}")).await;
+        assert_problem(&r, StatusCode::NOT_FOUND, "");
+        let r = c.get(&format!("/catalog/{bad}")).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "/catalog/{bad}");
     }
-);
+    let r = c.get("/catalog/K27.1.2.a").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text().contains("異常なアクセスが継続しているとき"));
+});
 
 both_engines!(
     the_control_mapping_is_complete_and_filterable,
@@ -283,7 +294,10 @@ both_engines!(
         let after = s.get("/api/v1/catalog?date=2030-04-01").await.json();
         assert_eq!(after["version"]["label"], "令和12年4月1日改正");
         assert_eq!(after["version"]["source"], "review");
-        let versions = s.get("/api/v1/policy/versions?date=2031-01-01").await.json();
+        let versions = s
+            .get("/api/v1/policy/versions?date=2031-01-01")
+            .await
+            .json();
         assert_eq!(versions["versions"].as_array().map(Vec::len), Some(7));
         assert_eq!(versions["in_force"]["label"], "令和12年4月1日改正");
         // Everyone reads the reviews; the clause page names them.
@@ -302,7 +316,11 @@ both_engines!(
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         assert_eq!(r.json()["reviewer_role"], "cio");
-        for who in [staff.clone(), login_with_role(&app, AUDITOR), login_with_role(&app, "セキュリティ総括管理者")] {
+        for who in [
+            staff.clone(),
+            login_with_role(&app, AUDITOR),
+            login_with_role(&app, "セキュリティ総括管理者"),
+        ] {
             let mut c = app.logged_in(&who).await;
             let r = c
                 .post_json(
@@ -408,7 +426,10 @@ both_engines!(
         let r = d.post_json("/api/v1/policy/reviews", &ok).await;
         assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "version_label");
         assert_eq!(scalar(&app, "SELECT COUNT(*) FROM policy_reviews").await, 1);
-        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM policy_versions").await, 1);
+        assert_eq!(
+            scalar(&app, "SELECT COUNT(*) FROM policy_versions").await,
+            1
+        );
         assert_eq!(records_with(&app, "policy_review.record").await, 1);
         // The form re-renders in Japanese with what was typed.
         let r = d
@@ -468,13 +489,26 @@ both_engines!(
                 assert_eq!(r.status, StatusCode::OK, "{who} {lang}");
                 assert!(r.text().contains(word), "{who} {lang}: {word}");
                 assert!(r.text().contains(nav), "{who} {lang}: the nav link");
-                for path in ["/catalog/controls", "/catalog/K3.1.1.a", "/catalog/P2", "/policy/versions"] {
+                for path in [
+                    "/catalog/controls",
+                    "/catalog/K3.1.1.a",
+                    "/catalog/P2",
+                    "/policy/versions",
+                ] {
                     let r = get_in(&mut c, lang, path).await;
                     assert_eq!(r.status, StatusCode::OK, "{who} {lang} {path}");
                 }
             }
-            let form = c.get("/policy/versions").await.text().contains("action=\"/policy/reviews\"");
-            assert_eq!(form, who == login_with_role(&app, DIRECTOR), "{who}: the form only for reviewers");
+            let form = c
+                .get("/policy/versions")
+                .await
+                .text()
+                .contains("action=\"/policy/reviews\"");
+            assert_eq!(
+                form,
+                who == login_with_role(&app, DIRECTOR),
+                "{who}: the form only for reviewers"
+            );
         }
     }
 );

@@ -769,7 +769,12 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
     ("GET", "/failure-procedures/{id}", Body::None, "nyyyyyyyyy"),
     // The policy catalog, versions and reviews (SPEC §3.9; Y10, K34).
     ("GET", "/api/v1/catalog", Body::None, "nyyyyyyyyy"),
-    ("GET", "/api/v1/catalog/clauses/{id}", Body::None, "nyyyyyyyyy"),
+    (
+        "GET",
+        "/api/v1/catalog/clauses/{id}",
+        Body::None,
+        "nyyyyyyyyy",
+    ),
     ("GET", "/api/v1/catalog/controls", Body::None, "nyyyyyyyyy"),
     ("GET", "/api/v1/policy/versions", Body::None, "nyyyyyyyyy"),
     ("GET", "/api/v1/policy/reviews", Body::None, "nyyyyyyyyy"),

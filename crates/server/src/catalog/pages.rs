@@ -166,9 +166,7 @@ async fn review_submit(
     fields.remove("csrf");
     let typed = Value::Object(fields.clone());
     let input: Result<ReviewInput, AppError> = serde_json::from_value(Value::Object(fields))
-        .map_err(|e| {
-            AppError::invalid("form", "error.form_fields", &[("detail", e.to_string())])
-        });
+        .map_err(|e| AppError::invalid("form", "error.form_fields", &[("detail", e.to_string())]));
     let outcome = match input {
         Ok(input) => service::record_review(&state, &req.actor, &input).await,
         Err(e) => Err(e),

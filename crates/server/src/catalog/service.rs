@@ -40,11 +40,7 @@ fn version_from_policy(v: &PolicyVersion) -> VersionView {
         effective: crate::clock::date_str(v.effective),
         effective_ja: wareki::format_date_ja(v.effective),
         note_ja: v.note_ja.clone(),
-        documents: v
-            .documents
-            .iter()
-            .map(|d| d.letter().to_string())
-            .collect(),
+        documents: v.documents.iter().map(|d| d.letter().to_string()).collect(),
         source: "fusoku".into(),
         review_id: None,
     }
@@ -107,7 +103,11 @@ pub fn date_param(raw: Option<&str>) -> Result<Option<Date>, AppError> {
 /// One parameter of a raw query string (the last if repeated).
 pub fn query_value(raw: Option<&str>, name: &str) -> Option<String> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or("")).ok()?;
-    pairs.into_iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+    pairs
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
 /// A control as shown next to a clause.
@@ -278,28 +278,32 @@ fn document_full_ja(d: Document) -> &'static str {
 /// The whole catalog grouped by document and article.
 pub fn documents() -> Vec<DocumentView> {
     let cat = catalog::catalog();
-    [Document::Preface, Document::BasicPolicy, Document::Standards]
-        .into_iter()
-        .map(|d| {
-            let mut articles: Vec<ArticleView> = Vec::new();
-            for c in cat.document(d) {
-                if c.parent.is_none() {
-                    articles.push(ArticleView {
-                        article: clause_view(c),
-                        parts: Vec::new(),
-                    });
-                } else if let Some(a) = articles.last_mut() {
-                    a.parts.push(clause_view(c));
-                }
+    [
+        Document::Preface,
+        Document::BasicPolicy,
+        Document::Standards,
+    ]
+    .into_iter()
+    .map(|d| {
+        let mut articles: Vec<ArticleView> = Vec::new();
+        for c in cat.document(d) {
+            if c.parent.is_none() {
+                articles.push(ArticleView {
+                    article: clause_view(c),
+                    parts: Vec::new(),
+                });
+            } else if let Some(a) = articles.last_mut() {
+                a.parts.push(clause_view(c));
             }
-            DocumentView {
-                letter: d.letter().to_string(),
-                name_ja: document_full_ja(d).into(),
-                name_en: document_name_en(d).into(),
-                articles,
-            }
-        })
-        .collect()
+        }
+        DocumentView {
+            letter: d.letter().to_string(),
+            name_ja: document_full_ja(d).into(),
+            name_en: document_name_en(d).into(),
+            articles,
+        }
+    })
+    .collect()
 }
 
 pub async fn catalog_on(state: &AppState, date: Option<Date>) -> Result<CatalogView, AppError> {
@@ -307,7 +311,11 @@ pub async fn catalog_on(state: &AppState, date: Option<Date>) -> Result<CatalogV
     let versions = versions(state).await?;
     let version = version_on(&versions, date).cloned();
     let d = crate::clock::date_str(date);
-    let later_versions = versions.iter().filter(|v| v.effective > d).cloned().collect();
+    let later_versions = versions
+        .iter()
+        .filter(|v| v.effective > d)
+        .cloned()
+        .collect();
     let cat = catalog::catalog();
     Ok(CatalogView {
         date: d,
@@ -565,7 +573,11 @@ pub async fn record_review(
     } else {
         match parse_date("reviewed_on", &input.reviewed_on) {
             Ok(d) if d > today => {
-                errors.push(FieldError::new("reviewed_on", "catalog.review_in_future", &[]));
+                errors.push(FieldError::new(
+                    "reviewed_on",
+                    "catalog.review_in_future",
+                    &[],
+                ));
                 None
             }
             Ok(d) => Some(d),
