@@ -142,6 +142,8 @@ both_engines!(
             "yesterday",
             "2026-02-30",
             "%E5%B9%B3%E6%88%9032%E5%B9%B41%E6%9C%881%E6%97%A5",
+            "%ZZ",
+            "2026-04-01%00",
         ] {
             let r = c.get(&format!("/api/v1/catalog?date={bad}")).await;
             assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, "date");
@@ -153,8 +155,11 @@ both_engines!(
         let html = r.text();
         assert!(html.contains("id=\"date-error\""), "{html}");
         assert!(html.contains("value=\"yesterday\""), "what was typed stays");
-        let r = c.get("/policy/versions?date=yesterday").await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        for bad in ["yesterday", "%ZZ"] {
+            let r = c.get(&format!("/policy/versions?date={bad}")).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            assert!(r.text().contains("id=\"date-error\""));
+        }
         // The versions list: six from the 付則, today's is the last.
         let v = c.get("/api/v1/policy/versions").await.json();
         assert_eq!(v["versions"].as_array().map(Vec::len), Some(6));

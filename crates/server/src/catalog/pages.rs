@@ -10,7 +10,7 @@ use crate::org::pages::{form_errors, NoticeQuery};
 use crate::web::csrf::CsrfForm;
 use crate::web::error::{AppError, FieldError, PageError};
 use crate::web::templates::{render, Chrome};
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use mamori_policy::permission::Action;
@@ -89,8 +89,12 @@ async fn versions_page(
     State(state): State<AppState>,
     req: Require<ViewCatalog>,
     RawQuery(q): RawQuery,
-    Query(n): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
+    // Read from the raw query so an undecodable one is refused by name below.
+    let n = NoticeQuery {
+        done: service::query_value(q.as_deref(), "done"),
+        count: None,
+    };
     let typed = service::query_value(q.as_deref(), "date").unwrap_or_default();
     let (date, error, status) = match service::date_param(q.as_deref()) {
         Ok(d) => (d, None, StatusCode::OK),

@@ -102,7 +102,15 @@ pub fn date_param(raw: Option<&str>) -> Result<Option<Date>, AppError> {
 
 /// One parameter of a raw query string (the last if repeated).
 pub fn query_value(raw: Option<&str>, name: &str) -> Option<String> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or("")).ok()?;
+    let raw = raw.unwrap_or("");
+    // A query that does not decode (e.g. `date=%ZZ`) is read undecoded, so
+    // the bad value is refused by name instead of being ignored.
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).unwrap_or_else(|_| {
+        raw.split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    });
     pairs
         .into_iter()
         .rev()
