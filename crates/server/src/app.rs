@@ -230,6 +230,8 @@ fn all_routes() -> Routes {
     let r = crate::compliance::pages::routes(r);
     let r = crate::training::api::routes(r);
     let r = crate::training::pages::routes(r);
+    let r = crate::catalog::api::routes(r);
+    let r = crate::catalog::pages::routes(r);
     crate::records::routes::routes(r)
 }
 

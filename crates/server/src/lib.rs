@@ -5,6 +5,7 @@ pub mod app;
 pub mod assets;
 pub mod auth;
 pub mod cards;
+pub mod catalog;
 pub mod clock;
 pub mod compliance;
 pub mod config;

@@ -50,6 +50,8 @@ use utoipa::OpenApi;
         crate::incidents::api::get_address, crate::incidents::api::put_address,
         crate::incidents::api::recurrence, crate::incidents::api::procedures,
         crate::incidents::api::write_procedure, crate::incidents::api::set_critical,
+        crate::catalog::api::get_catalog, crate::catalog::api::get_clause, crate::catalog::api::get_controls,
+        crate::catalog::api::get_versions, crate::catalog::api::list_reviews, crate::catalog::api::record_review,
         openapi_doc,
     ),
     components(schemas(crate::web::error::Problem, crate::web::error::FieldError)),
@@ -64,6 +66,7 @@ use utoipa::OpenApi;
          (name = "cards", description = "IC cards as FIDO2 keys through WebAuthn (K11.2)"),
          (name = "incidents", description = "incident and failure reports walking the chain (K10), security incident response (K27, K25)"),
          (name = "failures", description = "failure records (K16.4, K10.4) and failure procedures (K26)"),
+         (name = "catalog", description = "the policy catalog: every clause with its text, gist and controls; versions from the 付則 and policy reviews (SPEC §3.9; Y10, K34)"),
          (name = "ledger", description = "the access-record ledger: C2SP tlog-tiles, signed-note checkpoints, RFC 9162 proofs (K16.2)"))
 )]
 pub struct ApiDoc;

@@ -855,6 +855,28 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         Body::Form(&[]),
         "nyyyyyyyyn",
     ),
+    // The policy catalog, versions and reviews (SPEC §3.9; Y10, K34).
+    ("GET", "/api/v1/catalog", Body::None, "nyyyyyyyyy"),
+    (
+        "GET",
+        "/api/v1/catalog/clauses/{id}",
+        Body::None,
+        "nyyyyyyyyy",
+    ),
+    ("GET", "/api/v1/catalog/controls", Body::None, "nyyyyyyyyy"),
+    ("GET", "/api/v1/policy/versions", Body::None, "nyyyyyyyyy"),
+    ("GET", "/api/v1/policy/reviews", Body::None, "nyyyyyyyyy"),
+    (
+        "POST",
+        "/api/v1/policy/reviews",
+        Body::Json("{}"),
+        "nnnnnnnyyn",
+    ),
+    ("GET", "/catalog", Body::None, "nyyyyyyyyy"),
+    ("GET", "/catalog/controls", Body::None, "nyyyyyyyyy"),
+    ("GET", "/catalog/{id}", Body::None, "nyyyyyyyyy"),
+    ("GET", "/policy/versions", Body::None, "nyyyyyyyyy"),
+    ("POST", "/policy/reviews", Body::Form(&[]), "nnnnnnnyyn"),
 ];
 
 /// Logins for each column (None for anonymous).

@@ -59,6 +59,10 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "compliance_check.html",
     "training.html",
     "training_session.html",
+    "catalog.html",
+    "catalog_clause.html",
+    "catalog_controls.html",
+    "policy_versions.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -161,6 +165,7 @@ impl Chrome {
                 "/failure-procedures",
                 "nav.failure_procedures",
             ),
+            (A::ViewCatalog, "/catalog", "nav.catalog"),
         ];
         if !actor.must_change {
             nav.push(("/me/cards", "nav.my_cards"));
