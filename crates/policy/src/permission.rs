@@ -87,10 +87,19 @@ pub enum Action {
     ManageFailureProcedures,
     /// Read failure procedures (K26): everyone may need the fallback.
     ViewFailureProcedures,
+    /// Order self-inspection campaigns, close them, and return a submitted
+    /// inspection for correction (K32.1, K32.3: the セキュリティ統括者).
+    ManageInspections,
+    /// Answer and submit one's department's self-inspection (K32.1, K29:
+    /// the セキュリティ管理者).
+    AnswerInspections,
+    /// See self-inspections: one's department's, or ward-wide with their
+    /// compilation (K32.1, K32.3).
+    ViewInspections,
 }
 
 impl Action {
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 35] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -123,6 +132,9 @@ impl Action {
         Action::ViewFailureRecords,
         Action::ManageFailureProcedures,
         Action::ViewFailureProcedures,
+        Action::ManageInspections,
+        Action::AnswerInspections,
+        Action::ViewInspections,
     ];
 
     pub fn code(self) -> &'static str {
@@ -159,6 +171,9 @@ impl Action {
             Action::ViewFailureRecords => "view_failure_records",
             Action::ManageFailureProcedures => "manage_failure_procedures",
             Action::ViewFailureProcedures => "view_failure_procedures",
+            Action::ManageInspections => "manage_inspections",
+            Action::AnswerInspections => "answer_inspections",
+            Action::ViewInspections => "view_inspections",
         }
     }
 }
@@ -292,6 +307,16 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     (R::SecurityChiefManager, A::ManageFailureProcedures, Ward),
     (R::Staff, A::ViewFailureProcedures, Ward),
     (R::ExternalAuditor, A::ViewFailureProcedures, Ward),
+    // K32.1, K29: the セキュリティ統括者 orders self-inspections and receives
+    // them; each セキュリティ管理者 answers for their department; the
+    // compilation goes to the CIO (K32.3). Auditors read (K32.2).
+    (R::SecurityDirector, A::ManageInspections, Ward),
+    (R::SecurityManager, A::AnswerInspections, Unit),
+    (R::SecurityManager, A::ViewInspections, Unit),
+    (R::SecurityChiefManager, A::ViewInspections, Ward),
+    (R::SecurityDirector, A::ViewInspections, Ward),
+    (R::Cio, A::ViewInspections, Ward),
+    (R::ExternalAuditor, A::ViewInspections, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.
@@ -338,6 +363,7 @@ mod tests {
                     | A::ViewIncidents
                     | A::ViewFailureRecords
                     | A::ViewFailureProcedures
+                    | A::ViewInspections
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");
@@ -376,5 +402,15 @@ mod tests {
         assert_eq!(scope_for(R::Cio, A::HandleIncidents), Some(Ward));
         assert_eq!(scope_for(R::ExternalAuditor, A::HandleIncidents), None);
         assert_eq!(scope_for(R::Operator, A::ReportEmergencyAction), Some(Ward));
+    }
+
+    #[test]
+    fn k32_1_director_orders_managers_answer() {
+        assert_eq!(scope_for(R::SecurityDirector, A::ManageInspections), Some(Ward));
+        assert_eq!(scope_for(R::SecurityManager, A::ManageInspections), None);
+        assert_eq!(scope_for(R::SecurityManager, A::AnswerInspections), Some(Unit));
+        assert_eq!(scope_for(R::SecurityDirector, A::AnswerInspections), None);
+        assert_eq!(scope_for(R::Staff, A::ViewInspections), None);
+        assert_eq!(scope_for(R::Cio, A::ViewInspections), Some(Ward));
     }
 }

@@ -50,6 +50,12 @@ use utoipa::OpenApi;
         crate::incidents::api::get_address, crate::incidents::api::put_address,
         crate::incidents::api::recurrence, crate::incidents::api::procedures,
         crate::incidents::api::write_procedure, crate::incidents::api::set_critical,
+        crate::inspections::api::list_campaigns, crate::inspections::api::open_campaign,
+        crate::inspections::api::get_campaign, crate::inspections::api::close_campaign,
+        crate::inspections::api::compilation, crate::inspections::api::list_inspections,
+        crate::inspections::api::get_inspection, crate::inspections::api::save_answers,
+        crate::inspections::api::submit, crate::inspections::api::return_inspection,
+        crate::inspections::api::upload_evidence, crate::inspections::api::download_evidence,
         openapi_doc,
     ),
     components(schemas(crate::web::error::Problem, crate::web::error::FieldError)),
@@ -63,6 +69,7 @@ use utoipa::OpenApi;
          (name = "assets", description = "the information asset register and its classification scales (Y5, K3.1)"),
          (name = "cards", description = "IC cards as FIDO2 keys through WebAuthn (K11.2)"),
          (name = "incidents", description = "incident and failure reports walking the chain (K10), security incident response (K27, K25)"),
+         (name = "inspections", description = "self-inspection campaigns ordered by the セキュリティ統括者, answered per department by its セキュリティ管理者, compiled ward-wide (K32.1, K29, K32.3)"),
          (name = "failures", description = "failure records (K16.4, K10.4) and failure procedures (K26)"),
          (name = "ledger", description = "the access-record ledger: C2SP tlog-tiles, signed-note checkpoints, RFC 9162 proofs (K16.2)"))
 )]

@@ -212,6 +212,9 @@ permissions!(
     ViewFailureRecords,
     ManageFailureProcedures,
     ViewFailureProcedures,
+    ManageInspections,
+    AnswerInspections,
+    ViewInspections,
 );
 
 #[cfg(test)]

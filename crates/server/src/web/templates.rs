@@ -55,6 +55,9 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "failures.html",
     "failure_procedures.html",
     "failure_procedure.html",
+    "inspections.html",
+    "inspection_campaign.html",
+    "inspection.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -155,6 +158,7 @@ impl Chrome {
                 "/failure-procedures",
                 "nav.failure_procedures",
             ),
+            (A::ViewInspections, "/inspections", "nav.inspections"),
         ];
         if !actor.must_change {
             nav.push(("/me/cards", "nav.my_cards"));
