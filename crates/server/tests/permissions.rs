@@ -767,6 +767,27 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         "nnnnnyynnn",
     ),
     ("GET", "/failure-procedures/{id}", Body::None, "nyyyyyyyyy"),
+    // Self-inspection (K32.1, K29, K32.3): the 統括者 orders and returns,
+    // managers answer, ward-wide viewers see the compilation.
+    ("GET", "/api/v1/inspection-campaigns", Body::None, "nnnnnyyyyy"),
+    ("POST", "/api/v1/inspection-campaigns", Body::Json("{}"), "nnnnnnnynn"),
+    ("GET", "/api/v1/inspection-campaigns/{id}", Body::None, "nnnnnyyyyy"),
+    ("POST", "/api/v1/inspection-campaigns/{id}/close", Body::None, "nnnnnnnynn"),
+    ("GET", "/api/v1/inspection-campaigns/{id}/compilation", Body::None, "nnnnnnyyyy"),
+    ("GET", "/api/v1/inspections", Body::None, "nnnnnyyyyy"),
+    ("GET", "/api/v1/inspections/{id}", Body::None, "nnnnnyyyyy"),
+    ("PUT", "/api/v1/inspections/{id}/answers", Body::Json("{}"), "nnnnnynnnn"),
+    ("POST", "/api/v1/inspections/{id}/submit", Body::None, "nnnnnynnnn"),
+    ("POST", "/api/v1/inspections/{id}/return", Body::Json("{}"), "nnnnnnnynn"),
+    ("POST", "/api/v1/inspections/{id}/evidence", Body::None, "nnnnnynnnn"),
+    ("GET", "/api/v1/inspections/{id}/evidence/{aid}", Body::None, "nnnnnyyyyy"),
+    ("GET", "/inspections", Body::None, "nnnnnyyyyy"),
+    ("POST", "/inspections/campaigns", Body::Form(&[]), "nnnnnnnynn"),
+    ("GET", "/inspections/campaigns/{id}", Body::None, "nnnnnyyyyy"),
+    ("POST", "/inspections/campaigns/{id}/close", Body::Form(&[]), "nnnnnnnynn"),
+    ("GET", "/inspections/{id}", Body::None, "nnnnnyyyyy"),
+    ("POST", "/inspections/{id}", Body::Form(&[]), "nnnnnynnnn"),
+    ("POST", "/inspections/{id}/return", Body::Form(&[]), "nnnnnnnynn"),
 ];
 
 /// Logins for each column (None for anonymous).

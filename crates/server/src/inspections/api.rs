@@ -29,7 +29,7 @@ pub fn routes(r: Routes) -> Routes {
         .post("/api/v1/inspections/{id}/submit", submit)
         .post("/api/v1/inspections/{id}/return", return_inspection)
         .post("/api/v1/inspections/{id}/evidence", upload_evidence)
-        .get("/api/v1/inspections/{id}/evidence/{eid}", download_evidence)
+        .get("/api/v1/inspections/{id}/evidence/{aid}", download_evidence)
 }
 
 /// Campaigns, newest deadline first.
@@ -109,10 +109,10 @@ pub async fn compilation(
     req: Require<ViewInspections>,
     Path(id): Path<String>,
 ) -> Result<Json<Compilation>, ApiError> {
-    let id = path_id(&id, "inspection_campaign")?;
     if req.scope != ActorScope::Ward {
         return Err(AppError::Forbidden("view_inspections").into());
     }
+    let id = path_id(&id, "inspection_campaign")?;
     let mut conn = state.db().pool().acquire().await?;
     Ok(Json(
         service::compile(&mut conn, id, state.clock().today()).await?,
@@ -272,8 +272,8 @@ pub async fn upload_evidence(
 }
 
 /// Download evidence (for those who may see the inspection).
-#[utoipa::path(get, path = "/api/v1/inspections/{id}/evidence/{eid}", tag = "inspections",
-    params(("id" = i64, Path), ("eid" = i64, Path)),
+#[utoipa::path(get, path = "/api/v1/inspections/{id}/evidence/{aid}", tag = "inspections",
+    params(("id" = i64, Path), ("aid" = i64, Path)),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = crate::web::error::Problem)))]
 pub async fn download_evidence(
     State(state): State<AppState>,

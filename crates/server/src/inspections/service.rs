@@ -166,12 +166,10 @@ pub async fn open_campaign(
     let chosen: Vec<_> = if input.org_unit_ids.is_empty() {
         all.clone()
     } else {
-        let mut out = Vec::new();
+        let mut out: Vec<(OrgUnitId, String, PersonId, String)> = Vec::new();
         for (i, id) in input.org_unit_ids.iter().enumerate() {
             match all.iter().find(|d| d.0 .0 == *id) {
-                Some(d) if !out.iter().any(|o: &(OrgUnitId, _, _, _)| o.0 == d.0) => {
-                    out.push(d.clone())
-                }
+                Some(d) if !out.iter().any(|o| o.0 == d.0) => out.push(d.clone()),
                 Some(_) => {}
                 None => errors.push(FieldError::new(
                     format!("org_unit_ids[{i}]"),
