@@ -573,6 +573,8 @@ both_engines!(
         let res = m.request(Method::POST, &format!("/api/v1/inspections/{iid}/submit"), None, vec![]).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         assert_eq!(unfiled(&app).await, vec!["企画課".to_string()]);
+        // Sessions idle out while the clock moves: log in again.
+        let mut d = app.logged_in(&director(&app)).await;
         // Closing the campaign does not excuse the department.
         d.post_json(&format!("/api/v1/inspection-campaigns/{cid}/close"), &json!({})).await;
         assert_eq!(unfiled(&app).await, vec!["企画課".to_string()]);
