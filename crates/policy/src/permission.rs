@@ -87,6 +87,11 @@ pub enum Action {
     ManageFailureProcedures,
     /// Read failure procedures (K26): everyone may need the fallback.
     ViewFailureProcedures,
+    /// Read the policy catalog: clauses, controls, versions and reviews
+    /// (SPEC §3.9). Everyone, external auditors included.
+    ViewCatalog,
+    /// Record a review of the policy and the version it produces (Y10, K34).
+    RecordPolicyReview,
     /// Order self-inspection campaigns, close them, and return a submitted
     /// inspection for correction (K32.1, K32.3: the セキュリティ統括者).
     ManageInspections,
@@ -99,7 +104,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 37] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -132,6 +137,8 @@ impl Action {
         Action::ViewFailureRecords,
         Action::ManageFailureProcedures,
         Action::ViewFailureProcedures,
+        Action::ViewCatalog,
+        Action::RecordPolicyReview,
         Action::ManageInspections,
         Action::AnswerInspections,
         Action::ViewInspections,
@@ -171,6 +178,8 @@ impl Action {
             Action::ViewFailureRecords => "view_failure_records",
             Action::ManageFailureProcedures => "manage_failure_procedures",
             Action::ViewFailureProcedures => "view_failure_procedures",
+            Action::ViewCatalog => "view_catalog",
+            Action::RecordPolicyReview => "record_policy_review",
             Action::ManageInspections => "manage_inspections",
             Action::AnswerInspections => "answer_inspections",
             Action::ViewInspections => "view_inspections",
@@ -307,6 +316,14 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     (R::SecurityChiefManager, A::ManageFailureProcedures, Ward),
     (R::Staff, A::ViewFailureProcedures, Ward),
     (R::ExternalAuditor, A::ViewFailureProcedures, Ward),
+    // SPEC §3.9: the catalog is read by everyone, auditors included. Y10 and
+    // K34 name no reviewer; the セキュリティ統括者 oversees the measures
+    // (Y4.2) and the CIO is responsible for all of it (Y4.1, K35), so the
+    // two record reviews and the versions they produce.
+    (R::Staff, A::ViewCatalog, Ward),
+    (R::ExternalAuditor, A::ViewCatalog, Ward),
+    (R::SecurityDirector, A::RecordPolicyReview, Ward),
+    (R::Cio, A::RecordPolicyReview, Ward),
     // K32.1, K29: the セキュリティ統括者 orders self-inspections and receives
     // them; each セキュリティ管理者 answers for their department; the
     // compilation goes to the CIO (K32.3). Auditors read (K32.2).
@@ -363,6 +380,7 @@ mod tests {
                     | A::ViewIncidents
                     | A::ViewFailureRecords
                     | A::ViewFailureProcedures
+                    | A::ViewCatalog
                     | A::ViewInspections
             );
             if writes {

@@ -212,6 +212,8 @@ permissions!(
     ViewFailureRecords,
     ManageFailureProcedures,
     ViewFailureProcedures,
+    ViewCatalog,
+    RecordPolicyReview,
     ManageInspections,
     AnswerInspections,
     ViewInspections,
