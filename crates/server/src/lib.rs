@@ -6,6 +6,7 @@ pub mod assets;
 pub mod auth;
 pub mod cards;
 pub mod clock;
+pub mod compliance;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -21,6 +22,7 @@ pub mod people;
 pub mod records;
 pub mod settings;
 pub mod tokens;
+pub mod training;
 pub mod web;
 
 pub use app::AppState;

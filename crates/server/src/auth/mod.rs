@@ -217,6 +217,13 @@ permissions!(
     ManageInspections,
     AnswerInspections,
     ViewInspections,
+    ViewCompliance,
+    RunChecks,
+    ManageTraining,
+    AttendTraining,
+    ViewTrainingRecords,
+    InstructPromotionLeaders,
+    AcknowledgeInstructions,
 );
 
 #[cfg(test)]

@@ -83,6 +83,7 @@ const JA_SOURCES: &[&str] = &[
     include_str!("../../i18n/ja-cards.toml"),
     include_str!("../../i18n/ja-incidents.toml"),
     include_str!("../../i18n/ja-inspections.toml"),
+    include_str!("../../i18n/ja-compliance.toml"),
     mamori_policy::password::MESSAGES_JA,
     mamori_personnel_csv::MESSAGES_JA,
 ];
@@ -95,6 +96,7 @@ const EN_SOURCES: &[&str] = &[
     include_str!("../../i18n/en-cards.toml"),
     include_str!("../../i18n/en-incidents.toml"),
     include_str!("../../i18n/en-inspections.toml"),
+    include_str!("../../i18n/en-compliance.toml"),
     mamori_policy::password::MESSAGES_EN,
     mamori_personnel_csv::MESSAGES_EN,
 ];

@@ -58,6 +58,10 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "inspections.html",
     "inspection_campaign.html",
     "inspection.html",
+    "compliance.html",
+    "compliance_check.html",
+    "training.html",
+    "training_session.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -153,6 +157,8 @@ impl Chrome {
             (A::RequestAccess, "/access", "nav.access"),
             (A::ManageCards, "/cards", "nav.cards"),
             (A::ViewFailureRecords, "/failures", "nav.failures"),
+            (A::ViewCompliance, "/compliance", "nav.compliance"),
+            (A::AttendTraining, "/training", "nav.training"),
             (
                 A::ViewFailureProcedures,
                 "/failure-procedures",
