@@ -484,9 +484,15 @@ mod tests {
 
     #[test]
     fn k32_1_director_orders_managers_answer() {
-        assert_eq!(scope_for(R::SecurityDirector, A::ManageInspections), Some(Ward));
+        assert_eq!(
+            scope_for(R::SecurityDirector, A::ManageInspections),
+            Some(Ward)
+        );
         assert_eq!(scope_for(R::SecurityManager, A::ManageInspections), None);
-        assert_eq!(scope_for(R::SecurityManager, A::AnswerInspections), Some(Unit));
+        assert_eq!(
+            scope_for(R::SecurityManager, A::AnswerInspections),
+            Some(Unit)
+        );
         assert_eq!(scope_for(R::SecurityDirector, A::AnswerInspections), None);
         assert_eq!(scope_for(R::Staff, A::ViewInspections), None);
         assert_eq!(scope_for(R::Cio, A::ViewInspections), Some(Ward));

@@ -52,7 +52,11 @@ fn director(app: &TestApp) -> String {
 }
 
 async fn unit_id(app: &TestApp, name: &str) -> i64 {
-    scalar(app, &format!("SELECT id FROM org_units WHERE name = '{name}'")).await
+    scalar(
+        app,
+        &format!("SELECT id FROM org_units WHERE name = '{name}'"),
+    )
+    .await
 }
 
 /// The ward's date `days` from today, as YYYY-MM-DD.
@@ -136,10 +140,21 @@ both_engines_outbox!(
     |app: TestApp| async move {
         let mut d = app.logged_in(&director(&app)).await;
         let outbox_before = scalar(&app, "SELECT COUNT(*) FROM mail_outbox").await;
-        let cid = open(&mut d, &app, "令和8年度 自己点検", 30, &["戸籍住民課", "企画課"]).await;
+        let cid = open(
+            &mut d,
+            &app,
+            "令和8年度 自己点検",
+            30,
+            &["戸籍住民課", "企画課"],
+        )
+        .await;
         // One inspection per department, each mailed to its manager.
         assert_eq!(
-            scalar(&app, &format!("SELECT COUNT(*) FROM inspections WHERE campaign_id = {cid}")).await,
+            scalar(
+                &app,
+                &format!("SELECT COUNT(*) FROM inspections WHERE campaign_id = {cid}")
+            )
+            .await,
             2
         );
         assert_eq!(
@@ -149,7 +164,10 @@ both_engines_outbox!(
         assert_eq!(records_with(&app, "inspection.campaign_open").await, 1);
 
         // The questions are the catalog's procedural controls, with clauses.
-        let camp = d.get(&format!("/api/v1/inspection-campaigns/{cid}")).await.json();
+        let camp = d
+            .get(&format!("/api/v1/inspection-campaigns/{cid}"))
+            .await
+            .json();
         let questions = camp["questions"].as_array().unwrap().clone();
         assert!(!questions.is_empty());
         for q in &questions {
@@ -164,14 +182,19 @@ both_engines_outbox!(
         assert_eq!(mine.as_array().unwrap().len(), 1, "{mine}");
         let iid = mine[0]["id"].as_i64().unwrap();
         assert_eq!(mine[0]["status"], "not_started");
-        let kikaku = inspection_of(&mut d, cid, "企画課").await["id"].as_i64().unwrap();
+        let kikaku = inspection_of(&mut d, cid, "企画課").await["id"]
+            .as_i64()
+            .unwrap();
         assert_eq!(
             m.get(&format!("/api/v1/inspections/{kikaku}")).await.status,
             StatusCode::NOT_FOUND
         );
         // Plain staff see none of it.
         let mut s = app.logged_in(&plain_staff(&app, "戸籍住民課")).await;
-        assert_eq!(s.get("/api/v1/inspections").await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            s.get("/api/v1/inspections").await.status,
+            StatusCode::FORBIDDEN
+        );
         // Only the 統括者 orders.
         let res = m
             .post_json(
@@ -193,9 +216,20 @@ both_engines_outbox!(
         assert_eq!(res.json()["status"], "draft");
         // Submitting an incomplete one names the unanswered question.
         if qids.len() > 1 {
-            let res = m.post_json(&format!("/api/v1/inspections/{iid}/submit"), &json!({})).await;
-            assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text());
-            assert!(res.text().contains("inspection.unanswered"), "{}", res.text());
+            let res = m
+                .post_json(&format!("/api/v1/inspections/{iid}/submit"), &json!({}))
+                .await;
+            assert_eq!(
+                res.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{}",
+                res.text()
+            );
+            assert!(
+                res.text().contains("inspection.unanswered"),
+                "{}",
+                res.text()
+            );
         }
         // Everything conforms but the first, which does not and needs a comment.
         answer_all(&mut m, iid, "conforms").await;
@@ -206,8 +240,20 @@ both_engines_outbox!(
             )
             .await;
         assert_eq!(res.status, StatusCode::OK);
-        let res = m.request(Method::POST, &format!("/api/v1/inspections/{iid}/submit"), None, vec![]).await;
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text());
+        let res = m
+            .request(
+                Method::POST,
+                &format!("/api/v1/inspections/{iid}/submit"),
+                None,
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            res.text()
+        );
         assert_eq!(code(&res), "inspection.comment_required");
         assert_eq!(res.json()["field"], format!("c-{}", qids[0]));
         m.put_json(
@@ -215,13 +261,25 @@ both_engines_outbox!(
             &json!({ "answers": [{ "question_id": qids[0], "answer": "not_conform", "comment": "持出し記録が未整備。12月までに整備する。" }] }),
         )
         .await;
-        let res = m.request(Method::POST, &format!("/api/v1/inspections/{iid}/submit"), None, vec![]).await;
+        let res = m
+            .request(
+                Method::POST,
+                &format!("/api/v1/inspections/{iid}/submit"),
+                None,
+                vec![],
+            )
+            .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         assert_eq!(res.json()["status"], "submitted");
         assert_eq!(res.json()["editable"], false);
         // The 統括者 is told.
         assert!(
-            scalar(&app, "SELECT COUNT(*) FROM mail_outbox WHERE subject LIKE '%自己点検の提出%'").await >= 1
+            scalar(
+                &app,
+                "SELECT COUNT(*) FROM mail_outbox WHERE subject LIKE '%自己点検の提出%'"
+            )
+            .await
+                >= 1
         );
 
         // Read-only after submission: a change is refused and changes nothing.
@@ -239,10 +297,14 @@ both_engines_outbox!(
 
         // The compilation (ward-wide viewers only).
         assert_eq!(
-            m.get(&format!("/api/v1/inspection-campaigns/{cid}/compilation")).await.status,
+            m.get(&format!("/api/v1/inspection-campaigns/{cid}/compilation"))
+                .await
+                .status,
             StatusCode::FORBIDDEN
         );
-        let comp = d.get(&format!("/api/v1/inspection-campaigns/{cid}/compilation")).await;
+        let comp = d
+            .get(&format!("/api/v1/inspection-campaigns/{cid}/compilation"))
+            .await;
         assert_eq!(comp.status, StatusCode::OK, "{}", comp.text());
         let comp = comp.json();
         assert_eq!(comp["counts"]["submitted"], 1);
@@ -256,23 +318,36 @@ both_engines_outbox!(
         assert_eq!(nc.len(), 1, "{comp}");
         assert_eq!(nc[0]["org_unit_name"], "戸籍住民課");
         assert_eq!(nc[0]["clauses"], questions[0]["clauses"]);
-        let mut cio = app.logged_in(&login_with_role(&app, "最高情報統括責任者")).await;
+        let mut cio = app
+            .logged_in(&login_with_role(&app, "最高情報統括責任者"))
+            .await;
         assert_eq!(
-            cio.get(&format!("/api/v1/inspection-campaigns/{cid}/compilation")).await.status,
+            cio.get(&format!("/api/v1/inspection-campaigns/{cid}/compilation"))
+                .await
+                .status,
             StatusCode::OK
         );
         // The compilation is a function the reports can call too.
         {
             let mut conn = app.state.db().pool().acquire().await.unwrap();
-            let c = mamori_server::inspections::service::compile(&mut conn, cid, app.state.clock().today())
-                .await
-                .unwrap();
+            let c = mamori_server::inspections::service::compile(
+                &mut conn,
+                cid,
+                app.state.clock().today(),
+            )
+            .await
+            .unwrap();
             assert_eq!(c.nonconformities.len(), 1);
             assert_eq!(c.departments.len(), 2);
         }
 
         // Returned for correction, with a reason; the manager fixes and resubmits.
-        let res = d.post_json(&format!("/api/v1/inspections/{iid}/return"), &json!({ "reason": " " })).await;
+        let res = d
+            .post_json(
+                &format!("/api/v1/inspections/{iid}/return"),
+                &json!({ "reason": " " }),
+            )
+            .await;
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(res.json()["field"], "reason");
         let res = d
@@ -282,7 +357,12 @@ both_engines_outbox!(
             )
             .await;
         assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
-        let res = d.post_json(&format!("/api/v1/inspections/{iid}/return"), &json!({ "reason": "再度" })).await;
+        let res = d
+            .post_json(
+                &format!("/api/v1/inspections/{iid}/return"),
+                &json!({ "reason": "再度" }),
+            )
+            .await;
         assert_eq!(res.status, StatusCode::CONFLICT);
         assert_eq!(code(&res), "inspection.not_submitted");
         let v = m.get(&format!("/api/v1/inspections/{iid}")).await.json();
@@ -294,9 +374,19 @@ both_engines_outbox!(
             &json!({ "answers": [{ "question_id": qids[0], "answer": "partly", "comment": "令和8年12月末までに整備する。" }] }),
         )
         .await;
-        let res = m.request(Method::POST, &format!("/api/v1/inspections/{iid}/submit"), None, vec![]).await;
+        let res = m
+            .request(
+                Method::POST,
+                &format!("/api/v1/inspections/{iid}/submit"),
+                None,
+                vec![],
+            )
+            .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
-        let comp = d.get(&format!("/api/v1/inspection-campaigns/{cid}/compilation")).await.json();
+        let comp = d
+            .get(&format!("/api/v1/inspection-campaigns/{cid}/compilation"))
+            .await
+            .json();
         assert_eq!(comp["nonconformities"][0]["answer"], "partly");
 
         assert_eq!(records_with(&app, "inspection.submit").await, 2);
@@ -322,27 +412,74 @@ both_engines!(
         };
         // Malformed and impossible dates name their field.
         for (body, field, want) in [
-            (json!({ "title": "t", "due_on": "2026-13-45" }), "due_on", "field.bad_date"),
-            (json!({ "title": "t", "due_on": "来年" }), "due_on", "field.bad_date"),
-            (json!({ "title": "t", "due_on": ymd(date_in(&app, 10)), "starts_on": "2026/02/30" }), "starts_on", "field.bad_date"),
-            (json!({ "title": "t", "due_on": ymd(date_in(&app, -1)) }), "due_on", "inspection.due_in_past"),
-            (json!({ "title": "t", "due_on": ymd(date_in(&app, 5)), "starts_on": ymd(date_in(&app, 9)) }), "due_on", "inspection.due_before_start"),
-            (json!({ "title": "", "due_on": ymd(date_in(&app, 5)) }), "title", "field.required"),
+            (
+                json!({ "title": "t", "due_on": "2026-13-45" }),
+                "due_on",
+                "field.bad_date",
+            ),
+            (
+                json!({ "title": "t", "due_on": "来年" }),
+                "due_on",
+                "field.bad_date",
+            ),
+            (
+                json!({ "title": "t", "due_on": ymd(date_in(&app, 10)), "starts_on": "2026/02/30" }),
+                "starts_on",
+                "field.bad_date",
+            ),
+            (
+                json!({ "title": "t", "due_on": ymd(date_in(&app, -1)) }),
+                "due_on",
+                "inspection.due_in_past",
+            ),
+            (
+                json!({ "title": "t", "due_on": ymd(date_in(&app, 5)), "starts_on": ymd(date_in(&app, 9)) }),
+                "due_on",
+                "inspection.due_before_start",
+            ),
+            (
+                json!({ "title": "", "due_on": ymd(date_in(&app, 5)) }),
+                "title",
+                "field.required",
+            ),
             (json!({ "title": "t" }), "due_on", "field.required"),
-            (json!({ "title": "t", "due_on": ymd(date_in(&app, 5)), "fiscal_year": 99 }), "fiscal_year", "inspection.bad_fiscal_year"),
-            (json!({ "title": "t", "due_on": ymd(date_in(&app, 5)), "org_unit_ids": [999999] }), "org_unit_ids[0]", "inspection.not_a_department"),
+            (
+                json!({ "title": "t", "due_on": ymd(date_in(&app, 5)), "fiscal_year": 99 }),
+                "fiscal_year",
+                "inspection.bad_fiscal_year",
+            ),
+            (
+                json!({ "title": "t", "due_on": ymd(date_in(&app, 5)), "org_unit_ids": [999999] }),
+                "org_unit_ids[0]",
+                "inspection.not_a_department",
+            ),
         ] {
             let res = post(&mut d, body.clone()).await;
-            assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", res.text());
+            assert_eq!(
+                res.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{body}: {}",
+                res.text()
+            );
             let errs = res.json()["errors"].clone();
             assert!(
-                errs.as_array().unwrap().iter().any(|e| e["field"] == field && e["code"] == want),
+                errs.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["field"] == field && e["code"] == want),
                 "{body}: {errs}"
             );
         }
-        let res = post(&mut d, json!({ "title": "t", "due_on": "2030-01-01", "colour": "red" })).await;
+        let res = post(
+            &mut d,
+            json!({ "title": "t", "due_on": "2030-01-01", "colour": "red" }),
+        )
+        .await;
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM inspection_campaigns").await, 0);
+        assert_eq!(
+            scalar(&app, "SELECT COUNT(*) FROM inspection_campaigns").await,
+            0
+        );
         // A 和暦 deadline is a date like any other.
         let due = date_in(&app, 40);
         let res = post(
@@ -353,12 +490,16 @@ both_engines!(
         assert_eq!(res.status, StatusCode::CREATED, "{}", res.text());
         let cid = res.json()["id"].as_i64().unwrap();
         assert_eq!(
-            d.get(&format!("/api/v1/inspection-campaigns/{cid}")).await.json()["due_on"],
+            d.get(&format!("/api/v1/inspection-campaigns/{cid}"))
+                .await
+                .json()["due_on"],
             ymd(due)
         );
 
         let mut m = app.logged_in(&manager_of(&app, "戸籍住民課")).await;
-        let iid = inspection_of(&mut m, cid, "戸籍住民課").await["id"].as_i64().unwrap();
+        let iid = inspection_of(&mut m, cid, "戸籍住民課").await["id"]
+            .as_i64()
+            .unwrap();
         let qids = question_ids(&mut m, iid).await;
         // An unknown question, a bad answer: named, nothing saved.
         let res = m
@@ -367,7 +508,12 @@ both_engines!(
                 &json!({ "answers": [{ "question_id": qids[0], "answer": "conforms" }, { "question_id": 987654, "answer": "conforms" }] }),
             )
             .await;
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text());
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            res.text()
+        );
         assert_eq!(res.json()["field"], "answers[1].question_id");
         assert_eq!(code(&res), "inspection.unknown_question");
         let res = m
@@ -378,7 +524,10 @@ both_engines!(
             .await;
         assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(res.json()["field"], format!("a-{}", qids[0]));
-        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM inspection_answers").await, 0);
+        assert_eq!(
+            scalar(&app, "SELECT COUNT(*) FROM inspection_answers").await,
+            0
+        );
         // Odd ids and queries are a 404 or a named 422, never a 5xx.
         for path in [
             "/api/v1/inspections/abc".to_string(),
@@ -404,15 +553,34 @@ both_engines!(
                 .await
                 .unwrap();
         }
-        let url = format!("/api/v1/inspections/{iid}/evidence?question_id={}&name=big.txt", qids[0]);
+        let url = format!(
+            "/api/v1/inspections/{iid}/evidence?question_id={}&name=big.txt",
+            qids[0]
+        );
         let res = m
-            .send(Method::POST, &url, &[("x-mamori-upload", "1")], vec![b'a'; 16 * 1024 + 1])
+            .send(
+                Method::POST,
+                &url,
+                &[("x-mamori-upload", "1")],
+                vec![b'a'; 16 * 1024 + 1],
+            )
             .await;
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text());
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            res.text()
+        );
         assert_eq!(code(&res), "incident.attachment_too_large");
         assert_eq!(res.json()["field"], "file");
-        assert!(res.json()["errors"][0]["message"].as_str().unwrap().contains("16 KiB"));
-        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM inspection_evidence").await, 0);
+        assert!(res.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("16 KiB"));
+        assert_eq!(
+            scalar(&app, "SELECT COUNT(*) FROM inspection_evidence").await,
+            0
+        );
         let v = m.get(&format!("/api/v1/inspections/{iid}")).await.json();
         assert_eq!(v["questions"][0]["answer"], "partly");
         assert_eq!(v["questions"][0]["comment"], "一部未実施");
@@ -430,7 +598,10 @@ both_engines!(
         let res = m
             .send(
                 Method::POST,
-                &format!("/api/v1/inspections/{iid}/evidence?question_id={}&name=a.txt", qids[0]),
+                &format!(
+                    "/api/v1/inspections/{iid}/evidence?question_id={}&name=a.txt",
+                    qids[0]
+                ),
                 &[],
                 b"x".to_vec(),
             )
@@ -440,7 +611,10 @@ both_engines!(
         let res = m
             .send(
                 Method::POST,
-                &format!("/api/v1/inspections/{iid}/evidence?question_id={}&name=点検記録.txt", qids[0]),
+                &format!(
+                    "/api/v1/inspections/{iid}/evidence?question_id={}&name=点検記録.txt",
+                    qids[0]
+                ),
                 &[("x-mamori-upload", "1")],
                 "持出し記録簿の写し".as_bytes().to_vec(),
             )
@@ -467,20 +641,45 @@ both_engines!(
             &[(&format!("e-{}", qids[0]), "big.txt", &vec![b'a'; 20 * 1024])],
         )
         .await;
-        let res = m.request(Method::POST, &format!("/inspections/{iid}"), Some(&ct), body).await;
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text());
+        let res = m
+            .request(
+                Method::POST,
+                &format!("/inspections/{iid}"),
+                Some(&ct),
+                body,
+            )
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            res.text()
+        );
         let page = res.text();
         assert!(page.contains("大きすぎます"), "{page}");
         assert!(page.contains("台帳が未作成"));
         assert!(page.contains("回答は一時保存しました"));
         let v = m.get(&format!("/api/v1/inspections/{iid}")).await.json();
         assert_eq!(v["questions"][0]["answer"], "not_conform");
-        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM inspection_evidence").await, 1);
+        assert_eq!(
+            scalar(&app, "SELECT COUNT(*) FROM inspection_evidence").await,
+            1
+        );
 
         // A closed campaign takes nothing more, with a clear message.
-        let res = d.post_json(&format!("/api/v1/inspection-campaigns/{cid}/close"), &json!({})).await;
+        let res = d
+            .post_json(
+                &format!("/api/v1/inspection-campaigns/{cid}/close"),
+                &json!({}),
+            )
+            .await;
         assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
-        let res = d.post_json(&format!("/api/v1/inspection-campaigns/{cid}/close"), &json!({})).await;
+        let res = d
+            .post_json(
+                &format!("/api/v1/inspection-campaigns/{cid}/close"),
+                &json!({}),
+            )
+            .await;
         assert_eq!(res.status, StatusCode::CONFLICT);
         let res = m
             .put_json(
@@ -490,20 +689,45 @@ both_engines!(
             .await;
         assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.text());
         assert_eq!(code(&res), "inspection.campaign_closed");
-        assert!(res.json()["detail"].as_str().unwrap().contains("締め切られています"));
-        let res = m.request(Method::POST, &format!("/api/v1/inspections/{iid}/submit"), None, vec![]).await;
+        assert!(res.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("締め切られています"));
+        let res = m
+            .request(
+                Method::POST,
+                &format!("/api/v1/inspections/{iid}/submit"),
+                None,
+                vec![],
+            )
+            .await;
         assert_eq!(res.status, StatusCode::CONFLICT);
         let res = m
             .send(
                 Method::POST,
-                &format!("/api/v1/inspections/{iid}/evidence?question_id={}&name=a.txt", qids[0]),
+                &format!(
+                    "/api/v1/inspections/{iid}/evidence?question_id={}&name=a.txt",
+                    qids[0]
+                ),
                 &[("x-mamori-upload", "1")],
                 b"x".to_vec(),
             )
             .await;
         assert_eq!(res.status, StatusCode::CONFLICT);
-        let (ct, body) = multipart(&m, &[(&format!("a-{}", qids[0]), "conforms"), ("action", "save")], &[]).await;
-        let res = m.request(Method::POST, &format!("/inspections/{iid}"), Some(&ct), body).await;
+        let (ct, body) = multipart(
+            &m,
+            &[(&format!("a-{}", qids[0]), "conforms"), ("action", "save")],
+            &[],
+        )
+        .await;
+        let res = m
+            .request(
+                Method::POST,
+                &format!("/inspections/{iid}"),
+                Some(&ct),
+                body,
+            )
+            .await;
         assert_eq!(res.status, StatusCode::CONFLICT);
         assert!(res.text().contains("締め切られています"));
         let v = m.get(&format!("/api/v1/inspections/{iid}")).await.json();
@@ -555,6 +779,28 @@ async fn unfiled(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
+/// What the checks framework says of the check after a run now: (passed,
+/// items), and the items in one department.
+async fn framework_says(app: &TestApp, unit: &str) -> (bool, i64, i64) {
+    mamori_server::compliance::run_all(&app.state)
+        .await
+        .unwrap();
+    let mut conn = app.state.db().pool().acquire().await.unwrap();
+    let all = mamori_server::compliance::latest(&mut conn).await.unwrap();
+    let s = all
+        .into_iter()
+        .find(|s| s.id == mamori_server::inspections::check::ID)
+        .expect("the check is registered");
+    let uid = unit_id(app, unit).await;
+    let mine = mamori_server::compliance::latest_for_unit(&mut conn, uid)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == mamori_server::inspections::check::ID)
+        .unwrap();
+    (s.passed.unwrap(), s.item_count, mine.item_count)
+}
+
 both_engines!(
     k32_1_inspection_unfiled_check_fails_then_passes,
     |app: TestApp| async move {
@@ -562,115 +808,204 @@ both_engines!(
         let cid = open(&mut d, &app, "臨時点検", 0, &["戸籍住民課", "企画課"]).await;
         // Before the deadline has passed nobody is late.
         assert!(unfiled(&app).await.is_empty());
+        assert_eq!(framework_says(&app, "企画課").await, (true, 0, 0));
         app.state.clock().advance(2 * DAY);
         let mut late = unfiled(&app).await;
         late.sort();
         assert_eq!(late, vec!["企画課".to_string(), "戸籍住民課".to_string()]);
+        assert_eq!(framework_says(&app, "企画課").await, (false, 2, 1));
         // A late submission is still accepted while the campaign is open.
         let mut m = app.logged_in(&manager_of(&app, "戸籍住民課")).await;
-        let iid = inspection_of(&mut m, cid, "戸籍住民課").await["id"].as_i64().unwrap();
+        let iid = inspection_of(&mut m, cid, "戸籍住民課").await["id"]
+            .as_i64()
+            .unwrap();
         answer_all(&mut m, iid, "conforms").await;
-        let res = m.request(Method::POST, &format!("/api/v1/inspections/{iid}/submit"), None, vec![]).await;
+        let res = m
+            .request(
+                Method::POST,
+                &format!("/api/v1/inspections/{iid}/submit"),
+                None,
+                vec![],
+            )
+            .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         assert_eq!(unfiled(&app).await, vec!["企画課".to_string()]);
+        assert_eq!(framework_says(&app, "戸籍住民課").await, (false, 1, 0));
+        // The department's inspection page shows its check results beside the questions.
+        let v = m.get(&format!("/api/v1/inspections/{iid}")).await.json();
+        assert_eq!(v["checks_frozen"], true);
         // Sessions idle out while the clock moves: log in again.
         let mut d = app.logged_in(&director(&app)).await;
         // Closing the campaign does not excuse the department.
-        d.post_json(&format!("/api/v1/inspection-campaigns/{cid}/close"), &json!({})).await;
+        d.post_json(
+            &format!("/api/v1/inspection-campaigns/{cid}/close"),
+            &json!({}),
+        )
+        .await;
         assert_eq!(unfiled(&app).await, vec!["企画課".to_string()]);
         // The next campaign past its deadline is what counts, once it is filed.
         let next = open(&mut d, &app, "次の点検", 0, &["企画課"]).await;
         let mut k = app.logged_in(&manager_of(&app, "企画課")).await;
-        let kid = inspection_of(&mut k, next, "企画課").await["id"].as_i64().unwrap();
+        let kid = inspection_of(&mut k, next, "企画課").await["id"]
+            .as_i64()
+            .unwrap();
         answer_all(&mut k, kid, "not_applicable").await;
-        let res = k.request(Method::POST, &format!("/api/v1/inspections/{kid}/submit"), None, vec![]).await;
+        let res = k
+            .request(
+                Method::POST,
+                &format!("/api/v1/inspections/{kid}/submit"),
+                None,
+                vec![],
+            )
+            .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text());
         app.state.clock().advance(2 * DAY);
         assert!(unfiled(&app).await.is_empty(), "{:?}", unfiled(&app).await);
+        assert_eq!(framework_says(&app, "企画課").await, (true, 0, 0));
     }
 );
 
-both_engines!(
-    pages_order_answer_and_compile,
-    |app: TestApp| async move {
-        let mut d = app.logged_in(&director(&app)).await;
-        let page = d.get("/inspections").await;
-        assert_eq!(page.status, StatusCode::OK);
-        assert!(page.text().contains("自己点検を指示する"));
-        // A malformed date: the form comes back with the message and what was typed.
-        let res = d
-            .post_form(
-                "/inspections/campaigns",
-                &[("title", "令和8年度 第2回"), ("due_on", "2026-02-31"), ("fiscal_year", "")],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.text());
-        assert!(res.text().contains("令和8年度 第2回"));
-        assert!(res.text().contains("c-due_on-error"));
-        let res = d
-            .post_form(
-                "/inspections/campaigns",
-                &[("title", "t"), ("due_on", &ymd(date_in(&app, 9))), ("fiscal_year", "二〇二六")],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM inspection_campaigns").await, 0);
-        let koseki = unit_id(&app, "戸籍住民課").await.to_string();
-        let res = d
-            .post_form(
-                "/inspections/campaigns",
-                &[("title", "令和8年度 第2回"), ("due_on", &ymd(date_in(&app, 9))), ("org_unit_ids", &koseki)],
-            )
-            .await;
-        assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
-        let to = res.headers.get("location").unwrap().to_str().unwrap().to_string();
-        let camp = d.get(&to).await;
-        assert_eq!(camp.status, StatusCode::OK);
-        assert!(camp.text().contains("令和8年度 第2回"));
-        assert!(camp.text().contains("戸籍住民課"));
+both_engines!(pages_order_answer_and_compile, |app: TestApp| async move {
+    let mut d = app.logged_in(&director(&app)).await;
+    let page = d.get("/inspections").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("自己点検を指示する"));
+    // A malformed date: the form comes back with the message and what was typed.
+    let res = d
+        .post_form(
+            "/inspections/campaigns",
+            &[
+                ("title", "令和8年度 第2回"),
+                ("due_on", "2026-02-31"),
+                ("fiscal_year", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        res.text()
+    );
+    assert!(res.text().contains("令和8年度 第2回"));
+    assert!(res.text().contains("c-due_on-error"));
+    let res = d
+        .post_form(
+            "/inspections/campaigns",
+            &[
+                ("title", "t"),
+                ("due_on", &ymd(date_in(&app, 9))),
+                ("fiscal_year", "二〇二六"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM inspection_campaigns").await,
+        0
+    );
+    let koseki = unit_id(&app, "戸籍住民課").await.to_string();
+    let res = d
+        .post_form(
+            "/inspections/campaigns",
+            &[
+                ("title", "令和8年度 第2回"),
+                ("due_on", &ymd(date_in(&app, 9))),
+                ("org_unit_ids", &koseki),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
+    let to = res
+        .headers
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let camp = d.get(&to).await;
+    assert_eq!(camp.status, StatusCode::OK);
+    assert!(camp.text().contains("令和8年度 第2回"));
+    assert!(camp.text().contains("戸籍住民課"));
 
-        // The manager answers through the page form, then submits.
-        let mut m = app.logged_in(&manager_of(&app, "戸籍住民課")).await;
-        let list = m.get("/inspections").await;
-        assert!(list.text().contains("令和8年度 第2回"));
-        let cid: i64 = to.trim_start_matches("/inspections/campaigns/").split('?').next().unwrap().parse().unwrap();
-        let iid = inspection_of(&mut m, cid, "戸籍住民課").await["id"].as_i64().unwrap();
-        let page = m.get(&format!("/inspections/{iid}")).await;
-        assert_eq!(page.status, StatusCode::OK);
-        assert!(page.text().contains("自動チェックの結果"));
-        let qids = question_ids(&mut m, iid).await;
-        let fields: Vec<(String, String)> = qids
-            .iter()
-            .flat_map(|q| [(format!("a-{q}"), "conforms".to_string()), (format!("c-{q}"), String::new())])
-            .chain([("action".to_string(), "submit".to_string())])
-            .collect();
-        let refs: Vec<(&str, &str)> = fields.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        let (ct, body) = multipart(&m, &refs, &[(&format!("e-{}", qids[0]), "記録.txt", "点検記録".as_bytes())]).await;
-        let res = m.request(Method::POST, &format!("/inspections/{iid}"), Some(&ct), body).await;
-        assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
-        let page = m.get(&format!("/inspections/{iid}?done=submitted")).await;
-        assert!(page.text().contains("提出しました"));
-        assert!(page.text().contains("記録.txt"));
-        assert!(page.text().contains("read-only"));
-        // In English too.
-        let en = m
-            .request_with_cookie(Method::GET, &format!("/inspections/{iid}"), "mamori_lang=en")
-            .await;
-        assert!(en.text().contains("Submitted"), "{}", en.text());
+    // The manager answers through the page form, then submits.
+    let mut m = app.logged_in(&manager_of(&app, "戸籍住民課")).await;
+    let list = m.get("/inspections").await;
+    assert!(list.text().contains("令和8年度 第2回"));
+    let cid: i64 = to
+        .trim_start_matches("/inspections/campaigns/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let iid = inspection_of(&mut m, cid, "戸籍住民課").await["id"]
+        .as_i64()
+        .unwrap();
+    let page = m.get(&format!("/inspections/{iid}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("自動チェックの結果"));
+    let qids = question_ids(&mut m, iid).await;
+    let fields: Vec<(String, String)> = qids
+        .iter()
+        .flat_map(|q| {
+            [
+                (format!("a-{q}"), "conforms".to_string()),
+                (format!("c-{q}"), String::new()),
+            ]
+        })
+        .chain([("action".to_string(), "submit".to_string())])
+        .collect();
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let (ct, body) = multipart(
+        &m,
+        &refs,
+        &[(&format!("e-{}", qids[0]), "記録.txt", "点検記録".as_bytes())],
+    )
+    .await;
+    let res = m
+        .request(
+            Method::POST,
+            &format!("/inspections/{iid}"),
+            Some(&ct),
+            body,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
+    let page = m.get(&format!("/inspections/{iid}?done=submitted")).await;
+    assert!(page.text().contains("提出しました"));
+    assert!(page.text().contains("記録.txt"));
+    assert!(page.text().contains("read-only"));
+    // In English too.
+    let en = m
+        .request_with_cookie(
+            Method::GET,
+            &format!("/inspections/{iid}"),
+            "mamori_lang=en",
+        )
+        .await;
+    assert!(en.text().contains("Submitted"), "{}", en.text());
 
-        // The 統括者 sees the compilation and returns it through the form.
-        let camp = d.get(&format!("/inspections/campaigns/{cid}")).await.text();
-        assert!(camp.contains("id=\"tally\""));
-        let res = d.post_form(&format!("/inspections/{iid}/return"), &[("reason", "")]).await;
-        assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
-        let res = d
-            .post_form(&format!("/inspections/{iid}/return"), &[("reason", "根拠資料を追加してください")])
-            .await;
-        assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
-        let page = m.get(&format!("/inspections/{iid}")).await.text();
-        assert!(page.contains("根拠資料を追加してください"));
-        // Staff have no inspection pages.
-        let mut s = app.logged_in(&plain_staff(&app, "戸籍住民課")).await;
-        assert_eq!(s.get("/inspections").await.status, StatusCode::FORBIDDEN);
-    }
-);
+    // The 統括者 sees the compilation and returns it through the form.
+    let camp = d.get(&format!("/inspections/campaigns/{cid}")).await.text();
+    assert!(camp.contains("id=\"tally\""));
+    let res = d
+        .post_form(&format!("/inspections/{iid}/return"), &[("reason", "")])
+        .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let res = d
+        .post_form(
+            &format!("/inspections/{iid}/return"),
+            &[("reason", "根拠資料を追加してください")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.text());
+    let page = m.get(&format!("/inspections/{iid}")).await.text();
+    assert!(page.contains("根拠資料を追加してください"));
+    // Staff have no inspection pages.
+    let mut s = app.logged_in(&plain_staff(&app, "戸籍住民課")).await;
+    assert_eq!(s.get("/inspections").await.status, StatusCode::FORBIDDEN);
+});

@@ -72,15 +72,7 @@ async fn list_page(
     Query(n): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let notice = n.notice(&[("opened", "inspection.notice_opened")]);
-    render_list(
-        &state,
-        &req.actor,
-        &req.scope,
-        notice,
-        None,
-        StatusCode::OK,
-    )
-    .await
+    render_list(&state, &req.actor, &req.scope, notice, None, StatusCode::OK).await
 }
 
 async fn render_list(
@@ -201,7 +193,10 @@ async fn open_submit(
         Err(e) => {
             let (more, status) = form_failure(e)?;
             errors.extend(more);
-            let view = req.actor.scope(Action::ViewInspections).unwrap_or(ActorScope::Ward);
+            let view = req
+                .actor
+                .scope(Action::ViewInspections)
+                .unwrap_or(ActorScope::Ward);
             render_list(
                 &state,
                 &req.actor,
@@ -229,7 +224,16 @@ async fn campaign_page(
         ("opened", "inspection.notice_opened"),
         ("closed", "inspection.notice_closed"),
     ]);
-    render_campaign(&state, &req.actor, &req.scope, id, notice, vec![], StatusCode::OK).await
+    render_campaign(
+        &state,
+        &req.actor,
+        &req.scope,
+        id,
+        notice,
+        vec![],
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn render_campaign(
@@ -278,7 +282,10 @@ async fn close_submit(
         }
         Err(e) => {
             let (errors, status) = form_failure(e)?;
-            let view = req.actor.scope(Action::ViewInspections).unwrap_or(ActorScope::Ward);
+            let view = req
+                .actor
+                .scope(Action::ViewInspections)
+                .unwrap_or(ActorScope::Ward);
             render_campaign(&state, &req.actor, &view, id, None, errors, status).await
         }
     }
@@ -458,7 +465,11 @@ async fn answers_submit(
             }
         }
         if !file_errors.is_empty() {
-            file_errors.push(FieldError::new("form", "inspection.saved_despite_files", &[]));
+            file_errors.push(FieldError::new(
+                "form",
+                "inspection.saved_despite_files",
+                &[],
+            ));
             return Err(AppError::Invalid(file_errors));
         }
         if submitting {

@@ -47,33 +47,45 @@ pub struct SourceQuestion {
 /// The questions a campaign opened now would ask: every procedural control
 /// of the catalog that has a question, in catalog order.
 pub fn catalog_questions() -> Vec<SourceQuestion> {
-    // Until the catalog lands, the two clauses this capability serves.
-    vec![
-        SourceQuestion {
-            control_id: "ctl.k32.1.self-inspection".into(),
-            clauses: vec!["K32.1".into()],
-            title_ja: "情報セキュリティ対策の定期点検".into(),
-            title_en: "Periodic inspection of security measures".into(),
-            question_ja: "情報セキュリティ対策の実施状況について定期的に点検を行っていますか。".into(),
-            question_en: "Do you periodically inspect how the security measures are carried out?"
-                .into(),
-        },
-        SourceQuestion {
-            control_id: "ctl.k29.1.compliance-watch".into(),
-            clauses: vec!["K29.1".into()],
-            title_ja: "運用規程に即した遵守状況の確認".into(),
-            title_en: "Watching compliance with the operational rules".into(),
-            question_ja: "運用規程に即して、対策実施の有無又は問題発生の有無を常に確認していますか。"
-                .into(),
-            question_en: "Do you keep checking, against the operational rules, that the measures are taken and whether problems occur?".into(),
-        },
-    ]
+    mamori_policy::catalog::catalog()
+        .procedural_controls()
+        .filter_map(|c| {
+            let question_ja = c.question_ja.clone().filter(|q| !q.trim().is_empty())?;
+            Some(SourceQuestion {
+                control_id: c.id.clone(),
+                clauses: c.clauses.iter().map(|id| id.to_string()).collect(),
+                title_ja: c.title_ja.clone(),
+                title_en: c.title_en.clone(),
+                question_en: c
+                    .question_en
+                    .clone()
+                    .filter(|q| !q.trim().is_empty())
+                    .unwrap_or_else(|| c.title_en.clone()),
+                question_ja,
+            })
+        })
+        .collect()
 }
 
-/// The department's latest automatic-check results (only its items).
-pub async fn unit_checks(_conn: &mut Conn, _unit: OrgUnitId) -> Result<Vec<CheckResult>, AppError> {
-    // Until the checks framework lands there are no results to show.
-    Ok(vec![])
+/// The department's latest automatic-check results (only its items, from
+/// `compliance::latest_for_unit`); checks that never ran are left out.
+pub async fn unit_checks(conn: &mut Conn, unit: OrgUnitId) -> Result<Vec<CheckResult>, AppError> {
+    Ok(crate::compliance::latest_for_unit(conn, unit.0)
+        .await?
+        .into_iter()
+        .filter_map(|s| {
+            Some(CheckResult {
+                passed: s.passed?,
+                id: s.id,
+                clause: s.clause,
+                title_ja: s.title_ja,
+                title_en: s.title_en,
+                items: s.item_count,
+                since: s.since,
+                ran_at: s.run_at,
+            })
+        })
+        .collect())
 }
 
 /// Whether a check on `check_clause` concerns a question on `clauses`
@@ -148,7 +160,11 @@ pub async fn open_campaign(
         if d < today {
             errors.push(FieldError::new("due_on", "inspection.due_in_past", &[]));
         } else if starts.is_some_and(|s| d < s) {
-            errors.push(FieldError::new("due_on", "inspection.due_before_start", &[]));
+            errors.push(FieldError::new(
+                "due_on",
+                "inspection.due_before_start",
+                &[],
+            ));
         }
     }
     if let Some(y) = input.fiscal_year {
@@ -230,7 +246,8 @@ pub async fn open_campaign(
     let mut sent_to = Vec::new();
     for (unit, _, manager, _) in &chosen {
         let iid = store::insert_inspection(&mut tx, id, *unit, Some(*manager), now).await?;
-        sent_to.push(json!({ "inspection_id": iid, "org_unit_id": unit.0, "manager_id": manager.0 }));
+        sent_to
+            .push(json!({ "inspection_id": iid, "org_unit_id": unit.0, "manager_id": manager.0 }));
         mail_person(
             &mut tx,
             state,
@@ -330,11 +347,7 @@ async fn in_scope(conn: &mut Conn, scope: &ActorScope, unit: OrgUnitId) -> Resul
 }
 
 /// An inspection in `scope`; one outside it is "not found".
-async fn load(
-    conn: &mut Conn,
-    scope: &ActorScope,
-    id: i64,
-) -> Result<InspectionSummary, AppError> {
+async fn load(conn: &mut Conn, scope: &ActorScope, id: i64) -> Result<InspectionSummary, AppError> {
     let s = store::get_inspection(conn, id)
         .await?
         .ok_or(AppError::NotFound("inspection"))?;
@@ -373,7 +386,11 @@ pub async fn list(
 }
 
 /// An inspection with its questions, answers, evidence and check results.
-pub async fn view(state: &AppState, scope: &ActorScope, id: i64) -> Result<InspectionView, AppError> {
+pub async fn view(
+    state: &AppState,
+    scope: &ActorScope,
+    id: i64,
+) -> Result<InspectionView, AppError> {
     let mut conn = state.db().pool().acquire().await?;
     let summary = load(&mut conn, scope, id).await?;
     let questions = store::questions(&mut conn, summary.campaign_id).await?;
@@ -480,8 +497,16 @@ pub async fn save_answers(
         if a.answer.is_empty() && comment.is_empty() {
             store::clear_answer(&mut tx, id, a.question_id).await?;
         } else {
-            store::put_answer(&mut tx, id, a.question_id, &a.answer, comment, actor.person_id, now)
-                .await?;
+            store::put_answer(
+                &mut tx,
+                id,
+                a.question_id,
+                &a.answer,
+                comment,
+                actor.person_id,
+                now,
+            )
+            .await?;
         }
         changed.push(json!({ "question_id": a.question_id, "answer": a.answer }));
     }

@@ -66,9 +66,11 @@ pub async fn insert_campaign(
 }
 
 pub async fn list_campaigns(conn: &mut Conn, today: &str) -> Result<Vec<Campaign>, sqlx::Error> {
-    let rows = sqlx::query(&format!("{CAMPAIGN_SELECT} ORDER BY c.due_on DESC, c.id DESC"))
-        .fetch_all(conn)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "{CAMPAIGN_SELECT} ORDER BY c.due_on DESC, c.id DESC"
+    ))
+    .fetch_all(conn)
+    .await?;
     rows.iter().map(|r| campaign_from_row(r, today)).collect()
 }
 
