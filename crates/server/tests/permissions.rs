@@ -805,13 +805,13 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         "PUT",
         "/api/v1/inspections/{id}/answers",
         Body::Json("{}"),
-        "nnnnnynnnn",
+        "nnnnnyynnn",
     ),
     (
         "POST",
         "/api/v1/inspections/{id}/submit",
         Body::None,
-        "nnnnnynnnn",
+        "nnnnnyynnn",
     ),
     (
         "POST",
@@ -823,7 +823,7 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         "POST",
         "/api/v1/inspections/{id}/evidence",
         Body::None,
-        "nnnnnynnnn",
+        "nnnnnyynnn",
     ),
     (
         "GET",
@@ -851,7 +851,7 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         "nnnnnnnynn",
     ),
     ("GET", "/inspections/{id}", Body::None, "nnnnnyyyyy"),
-    ("POST", "/inspections/{id}", Body::Form(&[]), "nnnnnynnnn"),
+    ("POST", "/inspections/{id}", Body::Form(&[]), "nnnnnyynnn"),
     (
         "POST",
         "/inspections/{id}/return",
