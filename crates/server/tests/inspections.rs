@@ -992,6 +992,14 @@ both_engines!(pages_order_answer_and_compile, |app: TestApp| async move {
     // The 統括者 sees the compilation and returns it through the form.
     let camp = d.get(&format!("/inspections/campaigns/{cid}")).await.text();
     assert!(camp.contains("id=\"tally\""));
+    assert!(camp.contains("不適合・一部適合"));
+    for path in ["/inspections".to_string(), format!("/inspections/campaigns/{cid}")] {
+        let en = d
+            .request_with_cookie(Method::GET, &path, "mamori_lang=en")
+            .await;
+        assert_eq!(en.status, StatusCode::OK, "{path}");
+        assert!(en.text().contains("Self-inspection"), "{path}");
+    }
     let res = d
         .post_form(&format!("/inspections/{iid}/return"), &[("reason", "")])
         .await;
