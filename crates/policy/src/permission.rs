@@ -87,20 +87,6 @@ pub enum Action {
     ManageFailureProcedures,
     /// Read failure procedures (K26): everyone may need the fallback.
     ViewFailureProcedures,
-    /// Read the policy catalog: clauses, controls, versions and reviews
-    /// (SPEC §3.9). Everyone, external auditors included.
-    ViewCatalog,
-    /// Record a review of the policy and the version it produces (Y10, K34).
-    RecordPolicyReview,
-    /// Order self-inspection campaigns, close them, and return a submitted
-    /// inspection for correction (K32.1, K32.3: the セキュリティ統括者).
-    ManageInspections,
-    /// Answer and submit one's department's self-inspection (K32.1, K29:
-    /// the セキュリティ管理者).
-    AnswerInspections,
-    /// See self-inspections: one's department's, or ward-wide with their
-    /// compilation (K32.1, K32.3).
-    ViewInspections,
     /// See the automatic compliance checks: the dashboard by clause and
     /// department, trends, each check's items and history (Y8, K32).
     ViewCompliance,
@@ -117,6 +103,20 @@ pub enum Action {
     InstructPromotionLeaders,
     /// Acknowledge the security manager's instructions (K9.2, K8.1.5).
     AcknowledgeInstructions,
+    /// Read the policy catalog: clauses, controls, versions and reviews
+    /// (SPEC §3.9). Everyone, external auditors included.
+    ViewCatalog,
+    /// Record a review of the policy and the version it produces (Y10, K34).
+    RecordPolicyReview,
+    /// Order self-inspection campaigns, close them, and return a submitted
+    /// inspection for correction (K32.1, K32.3: the セキュリティ統括者).
+    ManageInspections,
+    /// Answer and submit one's department's self-inspection (K32.1, K29:
+    /// the セキュリティ管理者).
+    AnswerInspections,
+    /// See self-inspections: one's department's, or ward-wide with their
+    /// compilation (K32.1, K32.3).
+    ViewInspections,
 }
 
 impl Action {
@@ -153,11 +153,6 @@ impl Action {
         Action::ViewFailureRecords,
         Action::ManageFailureProcedures,
         Action::ViewFailureProcedures,
-        Action::ViewCatalog,
-        Action::RecordPolicyReview,
-        Action::ManageInspections,
-        Action::AnswerInspections,
-        Action::ViewInspections,
         Action::ViewCompliance,
         Action::RunChecks,
         Action::ManageTraining,
@@ -165,6 +160,11 @@ impl Action {
         Action::ViewTrainingRecords,
         Action::InstructPromotionLeaders,
         Action::AcknowledgeInstructions,
+        Action::ViewCatalog,
+        Action::RecordPolicyReview,
+        Action::ManageInspections,
+        Action::AnswerInspections,
+        Action::ViewInspections,
     ];
 
     pub fn code(self) -> &'static str {
@@ -201,11 +201,6 @@ impl Action {
             Action::ViewFailureRecords => "view_failure_records",
             Action::ManageFailureProcedures => "manage_failure_procedures",
             Action::ViewFailureProcedures => "view_failure_procedures",
-            Action::ViewCatalog => "view_catalog",
-            Action::RecordPolicyReview => "record_policy_review",
-            Action::ManageInspections => "manage_inspections",
-            Action::AnswerInspections => "answer_inspections",
-            Action::ViewInspections => "view_inspections",
             Action::ViewCompliance => "view_compliance",
             Action::RunChecks => "run_checks",
             Action::ManageTraining => "manage_training",
@@ -213,6 +208,11 @@ impl Action {
             Action::ViewTrainingRecords => "view_training_records",
             Action::InstructPromotionLeaders => "instruct_promotion_leaders",
             Action::AcknowledgeInstructions => "acknowledge_instructions",
+            Action::ViewCatalog => "view_catalog",
+            Action::RecordPolicyReview => "record_policy_review",
+            Action::ManageInspections => "manage_inspections",
+            Action::AnswerInspections => "answer_inspections",
+            Action::ViewInspections => "view_inspections",
         }
     }
 }
@@ -346,24 +346,6 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     (R::SecurityChiefManager, A::ManageFailureProcedures, Ward),
     (R::Staff, A::ViewFailureProcedures, Ward),
     (R::ExternalAuditor, A::ViewFailureProcedures, Ward),
-    // SPEC §3.9: the catalog is read by everyone, auditors included. Y10 and
-    // K34 name no reviewer; the セキュリティ統括者 oversees the measures
-    // (Y4.2) and the CIO is responsible for all of it (Y4.1, K35), so the
-    // two record reviews and the versions they produce.
-    (R::Staff, A::ViewCatalog, Ward),
-    (R::ExternalAuditor, A::ViewCatalog, Ward),
-    (R::SecurityDirector, A::RecordPolicyReview, Ward),
-    (R::Cio, A::RecordPolicyReview, Ward),
-    // K32.1, K29: the セキュリティ統括者 orders self-inspections and receives
-    // them; each セキュリティ管理者 answers for their department; the
-    // compilation goes to the CIO (K32.3). Auditors read (K32.2).
-    (R::SecurityDirector, A::ManageInspections, Ward),
-    (R::SecurityManager, A::AnswerInspections, Unit),
-    (R::SecurityManager, A::ViewInspections, Unit),
-    (R::SecurityChiefManager, A::ViewInspections, Ward),
-    (R::SecurityDirector, A::ViewInspections, Ward),
-    (R::Cio, A::ViewInspections, Ward),
-    (R::ExternalAuditor, A::ViewInspections, Ward),
     // Issue 7 point 9: the compliance dashboard is for the CIO and the
     // セキュリティ統括者 (K8.1.1–2), and the セキュリティ総括管理者 who assists
     // them and keeps Mamori (K8.1.4); auditors read it (K32.2). Those three
@@ -392,6 +374,24 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     // K9.2: the manager instructs the 情報化推進リーダー, who acknowledges.
     (R::SecurityManager, A::InstructPromotionLeaders, Unit),
     (R::PromotionLeader, A::AcknowledgeInstructions, Unit),
+    // SPEC §3.9: the catalog is read by everyone, auditors included. Y10 and
+    // K34 name no reviewer; the セキュリティ統括者 oversees the measures
+    // (Y4.2) and the CIO is responsible for all of it (Y4.1, K35), so the
+    // two record reviews and the versions they produce.
+    (R::Staff, A::ViewCatalog, Ward),
+    (R::ExternalAuditor, A::ViewCatalog, Ward),
+    (R::SecurityDirector, A::RecordPolicyReview, Ward),
+    (R::Cio, A::RecordPolicyReview, Ward),
+    // K32.1, K29: the セキュリティ統括者 orders self-inspections and receives
+    // them; each セキュリティ管理者 answers for their department; the
+    // compilation goes to the CIO (K32.3). Auditors read (K32.2).
+    (R::SecurityDirector, A::ManageInspections, Ward),
+    (R::SecurityManager, A::AnswerInspections, Unit),
+    (R::SecurityManager, A::ViewInspections, Unit),
+    (R::SecurityChiefManager, A::ViewInspections, Ward),
+    (R::SecurityDirector, A::ViewInspections, Ward),
+    (R::Cio, A::ViewInspections, Ward),
+    (R::ExternalAuditor, A::ViewInspections, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.
@@ -438,10 +438,10 @@ mod tests {
                     | A::ViewIncidents
                     | A::ViewFailureRecords
                     | A::ViewFailureProcedures
-                    | A::ViewCatalog
-                    | A::ViewInspections
                     | A::ViewCompliance
                     | A::ViewTrainingRecords
+                    | A::ViewCatalog
+                    | A::ViewInspections
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");

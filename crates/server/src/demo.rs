@@ -898,7 +898,8 @@ async fn load_training(
         &NewSession {
             title: "情報セキュリティ基礎研修",
             held_on: &past,
-            description: "対策要綱と基準の趣旨、パスワードとICカードの扱い、事故の報告（基準第9条第1項）。",
+            description:
+                "対策要綱と基準の趣旨、パスワードとICカードの扱い、事故の報告（基準第9条第1項）。",
             audience: "all",
             units: &[],
             roles: &[],
@@ -932,8 +933,10 @@ async fn load_training(
     )
     .await?;
     let today_s = date_str(today);
-    let manager = org_store::holders(tx, Role::SecurityManager.code(), Some(koseki), &today_s).await?;
-    let leader = org_store::holders(tx, Role::PromotionLeader.code(), Some(koseki), &today_s).await?;
+    let manager =
+        org_store::holders(tx, Role::SecurityManager.code(), Some(koseki), &today_s).await?;
+    let leader =
+        org_store::holders(tx, Role::PromotionLeader.code(), Some(koseki), &today_s).await?;
     if let (Some((m, _)), Some((l, _))) = (manager.first(), leader.first()) {
         training_store::insert_instruction(
             tx,

@@ -77,7 +77,11 @@ async fn login_of_person(app: &TestApp, id: i64) -> String {
 }
 
 async fn unit_id(app: &TestApp, code: &str) -> i64 {
-    scalar(app, &format!("SELECT id FROM org_units WHERE code = '{code}'")).await
+    scalar(
+        app,
+        &format!("SELECT id FROM org_units WHERE code = '{code}'"),
+    )
+    .await
 }
 
 async fn asset(c: &mut Client, app: &TestApp, code: &str) -> Value {
@@ -176,13 +180,18 @@ both_engines!(
             assert!(html.contains(needle), "{needle} missing");
         }
         assert!(!html.contains("<script"), "no script");
+        // Clause text from the catalog.
+        assert!(html.contains("基準第17条第3項"), "clause citation");
         let page = d.get("/compliance/checks/k9.training-unattended").await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.text().contains("id=\"history-chart\""));
         // The button runs the checks.
         let r = d.post_form("/compliance/runs", &[]).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-        assert_eq!(scalar(&app, "SELECT COUNT(*) FROM compliance_runs").await, 4);
+        assert_eq!(
+            scalar(&app, "SELECT COUNT(*) FROM compliance_runs").await,
+            4
+        );
         // Staff and managers do not see the dashboard; auditors read it only.
         let mut s = app.logged_in(&plain_staff(&app, "戸籍住民課")).await;
         assert_eq!(s.get("/compliance").await.status, StatusCode::FORBIDDEN);
@@ -212,19 +221,20 @@ both_engines!(
             .iter()
             .find(|c| c.id == "k9.training-unattended")
             .unwrap();
-        let koseki_persons: Vec<i64> = sqlx::query_as::<_, (i64,)>(
-            "SELECT id FROM persons WHERE org_unit_id = $1",
-        )
-        .bind(koseki)
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.0)
-        .collect();
+        let koseki_persons: Vec<i64> =
+            sqlx::query_as::<_, (i64,)>("SELECT id FROM persons WHERE org_unit_id = $1")
+                .bind(koseki)
+                .fetch_all(&mut *conn)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.0)
+                .collect();
         for i in &k9u.items {
             assert_eq!(i.unit_id, Some(koseki), "{i:?}");
-            assert!(koseki_persons.iter().any(|p| i.key.ends_with(&format!(":person:{p}"))));
+            assert!(koseki_persons
+                .iter()
+                .any(|p| i.key.ends_with(&format!(":person:{p}"))));
         }
         let hist = mamori_server::compliance::history(&mut conn, "k9.training-unattended", 10)
             .await
@@ -300,9 +310,7 @@ both_engines!(k17_3_departed_accounts, |app: TestApp| async move {
         mamori_server::compliance::checks::date_start(&tomorrow),
         "since the leaving date"
     );
-    assert!(keys(&c)
-        .iter()
-        .any(|k| k.starts_with("event:")), "{c}");
+    assert!(keys(&c).iter().any(|k| k.starts_with("event:")), "{c}");
     assert!(c["items"]
         .as_array()
         .unwrap()
@@ -337,7 +345,11 @@ both_engines!(k17_3_departed_accounts, |app: TestApp| async move {
         .post_json(
             &format!(
                 "/api/v1/role-assignments/{}/end",
-                scalar(&app, &format!("SELECT MAX(id) FROM role_assignments WHERE person_id = {mid}")).await
+                scalar(
+                    &app,
+                    &format!("SELECT MAX(id) FROM role_assignments WHERE person_id = {mid}")
+                )
+                .await
             ),
             &json!({ "valid_to": first_day }),
         )
@@ -455,7 +467,10 @@ both_engines!(k3_2_1_secret_without_rules, |app: TestApp| async move {
     let c = latest(&app, ID).await;
     assert_fails(&c);
     assert_eq!(keys(&c), vec![format!("asset:{nid}")]);
-    assert_eq!(item(&c, &format!("asset:{nid}"))["link"], format!("/assets/{nid}"));
+    assert_eq!(
+        item(&c, &format!("asset:{nid}"))["link"],
+        format!("/assets/{nid}")
+    );
     // Its manager grants an operator read access: the rule exists.
     let manager = login_of_person(&app, net["security_manager_id"].as_i64().unwrap()).await;
     let staff = plain_staff(&app, "情報政策課");
@@ -636,7 +651,10 @@ both_engines!(k10_chain_overdue, |app: TestApp| async move {
     assert_fails(&c);
     let it = item(&c, &format!("incident:{id}"));
     assert_eq!(it["link"], format!("/incidents/{id}"));
-    assert!(it["label"].as_str().unwrap().contains("セキュリティ管理者"), "{it}");
+    assert!(
+        it["label"].as_str().unwrap().contains("セキュリティ管理者"),
+        "{it}"
+    );
     // The chain is walked to the CIO.
     let steps = |v: &Value, seq: i64| {
         v["steps"]
@@ -699,18 +717,27 @@ both_engines!(k9_training_unattended, |app: TestApp| async move {
     assert_eq!(records_with(&app, "training.session.create").await, 1);
     // Not missed yet on its own day.
     let c = run(&app, ID).await;
-    assert!(!keys(&c).iter().any(|k| k.starts_with(&format!("session:{sid}:"))));
+    assert!(!keys(&c)
+        .iter()
+        .any(|k| k.starts_with(&format!("session:{sid}:"))));
     app.state.clock().advance(86_400);
     let c = run(&app, ID).await;
     assert_fails(&c);
     let staff = plain_staff(&app, "戸籍住民課");
     let mut s = app.logged_in(&staff).await;
-    let me = person(&mut app.logged_in(&manager_of(&app, "戸籍住民課")).await, &staff).await;
+    let me = person(
+        &mut app.logged_in(&manager_of(&app, "戸籍住民課")).await,
+        &staff,
+    )
+    .await;
     let key = format!("session:{sid}:person:{}", me["id"]);
     let it = item(&c, &key);
     assert_eq!(it["unit_id"], koseki);
     assert_eq!(it["link"], format!("/training/{sid}"));
-    assert!(it["label"].as_str().unwrap().contains("窓口の個人情報の扱い"));
+    assert!(it["label"]
+        .as_str()
+        .unwrap()
+        .contains("窓口の個人情報の扱い"));
     // The staff member reports attending (kept as a self-report).
     let r = s
         .request(
@@ -747,13 +774,27 @@ both_engines!(k9_training_unattended, |app: TestApp| async move {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let c = run(&app, ID).await;
-    assert!(!keys(&c).iter().any(|k| k.starts_with(&format!("session:{sid}:"))), "{c}");
+    assert!(
+        !keys(&c)
+            .iter()
+            .any(|k| k.starts_with(&format!("session:{sid}:"))),
+        "{c}"
+    );
     let mut d = app.logged_in(&login_with_role(&app, DIRECTOR)).await;
     let mut demo_sessions: Vec<i64> = c["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["key"].as_str().unwrap().split(':').nth(1).unwrap().parse().unwrap())
+        .map(|i| {
+            i["key"]
+                .as_str()
+                .unwrap()
+                .split(':')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
         .collect();
     demo_sessions.dedup();
     for ds in demo_sessions {
@@ -788,7 +829,10 @@ both_engines!(k9_training_unattended, |app: TestApp| async move {
         .unwrap();
     assert_eq!(row["percent"], 100, "{row}");
     assert!(records_with(&app, "training.attendance.mark").await >= 2);
-    assert_eq!(records_with(&app, "training.attendance.self_report").await, 1);
+    assert_eq!(
+        records_with(&app, "training.attendance.self_report").await,
+        1
+    );
 });
 
 both_engines!(k9_training_rules_and_bad_input, |app: TestApp| async move {
@@ -901,16 +945,30 @@ both_engines!(k9_training_rules_and_bad_input, |app: TestApp| async move {
     let r = d
         .post_form(
             "/training",
-            &[("title", "年末の説明会"), ("held_on", "2026-02-30"), ("audience", "all")],
+            &[
+                ("title", "年末の説明会"),
+                ("held_on", "2026-02-30"),
+                ("audience", "all"),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     let html = r.text();
-    assert!(html.contains("年末の説明会") && html.contains("日付"), "kept and explained");
+    assert!(
+        html.contains("年末の説明会") && html.contains("日付"),
+        "kept and explained"
+    );
     let r = d
         .post_form(
             "/training",
-            &[("title", "年末の説明会"), ("held_on", &today(&app)), ("audience", "units"), ("units", &koseki.to_string()), ("units", &kikaku.to_string()), ("required", "1")],
+            &[
+                ("title", "年末の説明会"),
+                ("held_on", &today(&app)),
+                ("audience", "units"),
+                ("units", &koseki.to_string()),
+                ("units", &kikaku.to_string()),
+                ("required", "1"),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
@@ -924,88 +982,100 @@ both_engines!(k9_training_rules_and_bad_input, |app: TestApp| async move {
     assert!(page.text().contains("年末の説明会"));
     let page = s.get(&format!("/training/{own}")).await;
     assert!(page.text().contains("id=\"self-report\""));
-    let r = s.post_form(&format!("/training/{own}/self-report"), &[]).await;
+    let r = s
+        .post_form(&format!("/training/{own}/self-report"), &[])
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert!(s.get(&format!("/training/{own}")).await.text().contains("受講済み"));
+    assert!(s
+        .get(&format!("/training/{own}"))
+        .await
+        .text()
+        .contains("受講済み"));
 });
 
-both_engines!(k9_2_instructions_to_promotion_leaders, |app: TestApp| async move {
-    let leader_login = app
-        .logins
-        .iter()
-        .find(|(_, u, roles)| u == "戸籍住民課" && roles.split('・').any(|r| r == LEADER))
-        .map(|(l, _, _)| l.clone())
-        .unwrap();
-    let mut m = app.logged_in(&manager_of(&app, "戸籍住民課")).await;
-    let leader = person(&mut m, &leader_login).await;
-    // Another unit's manager cannot instruct this leader.
-    let mut other = app.logged_in(&manager_of(&app, "企画課")).await;
-    let r = other
-        .post_json(
-            "/api/v1/training/instructions",
-            &json!({ "to_person_id": leader["id"], "body": "課内研修を実施してください。" }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.json()["field"], "to_person_id");
-    let r = m
-        .post_json(
-            "/api/v1/training/instructions",
-            &json!({ "to_person_id": leader["id"], "body": "" }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.json()["field"], "body");
-    let r = m
+both_engines!(
+    k9_2_instructions_to_promotion_leaders,
+    |app: TestApp| async move {
+        let leader_login = app
+            .logins
+            .iter()
+            .find(|(_, u, roles)| u == "戸籍住民課" && roles.split('・').any(|r| r == LEADER))
+            .map(|(l, _, _)| l.clone())
+            .unwrap();
+        let mut m = app.logged_in(&manager_of(&app, "戸籍住民課")).await;
+        let leader = person(&mut m, &leader_login).await;
+        // Another unit's manager cannot instruct this leader.
+        let mut other = app.logged_in(&manager_of(&app, "企画課")).await;
+        let r = other
+            .post_json(
+                "/api/v1/training/instructions",
+                &json!({ "to_person_id": leader["id"], "body": "課内研修を実施してください。" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json()["field"], "to_person_id");
+        let r = m
+            .post_json(
+                "/api/v1/training/instructions",
+                &json!({ "to_person_id": leader["id"], "body": "" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.json()["field"], "body");
+        let r = m
         .post_json(
             "/api/v1/training/instructions",
             &json!({ "to_person_id": leader["id"], "body": "未受講者に資料を配布してください。" }),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let id = r.json()["id"].as_i64().unwrap();
-    assert_eq!(records_with(&app, "training.instruction").await, 1);
-    // The leader sees and acknowledges it; nobody else can.
-    let mut l = app.logged_in(&leader_login).await;
-    let list = l.get("/api/v1/training/instructions").await.json();
-    let mine = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["id"] == id)
-        .cloned()
-        .unwrap();
-    assert!(mine["acknowledged_at"].is_null());
-    let other_leader = app
-        .logins
-        .iter()
-        .find(|(_, u, roles)| u != "戸籍住民課" && roles.split('・').any(|r| r == LEADER))
-        .map(|(l, _, _)| l.clone())
-        .unwrap();
-    let mut ol = app.logged_in(&other_leader).await;
-    let r = ol
-        .request(
-            Method::POST,
-            &format!("/api/v1/training/instructions/{id}/acknowledge"),
-            None,
-            vec![],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let page = l.get("/training").await.text();
-    assert!(page.contains(&format!("/training/instructions/{id}/acknowledge")));
-    let r = l
-        .post_form(&format!("/training/instructions/{id}/acknowledge"), &[])
-        .await;
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    let list = m.get("/api/v1/training/instructions").await.json();
-    let it = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["id"] == id)
-        .cloned()
-        .unwrap();
-    assert!(it["acknowledged_at"].as_i64().is_some());
-    assert_eq!(records_with(&app, "training.instruction.acknowledge").await, 1);
-});
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let id = r.json()["id"].as_i64().unwrap();
+        assert_eq!(records_with(&app, "training.instruction").await, 1);
+        // The leader sees and acknowledges it; nobody else can.
+        let mut l = app.logged_in(&leader_login).await;
+        let list = l.get("/api/v1/training/instructions").await.json();
+        let mine = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .cloned()
+            .unwrap();
+        assert!(mine["acknowledged_at"].is_null());
+        let other_leader = app
+            .logins
+            .iter()
+            .find(|(_, u, roles)| u != "戸籍住民課" && roles.split('・').any(|r| r == LEADER))
+            .map(|(l, _, _)| l.clone())
+            .unwrap();
+        let mut ol = app.logged_in(&other_leader).await;
+        let r = ol
+            .request(
+                Method::POST,
+                &format!("/api/v1/training/instructions/{id}/acknowledge"),
+                None,
+                vec![],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        let page = l.get("/training").await.text();
+        assert!(page.contains(&format!("/training/instructions/{id}/acknowledge")));
+        let r = l
+            .post_form(&format!("/training/instructions/{id}/acknowledge"), &[])
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+        let list = m.get("/api/v1/training/instructions").await.json();
+        let it = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .cloned()
+            .unwrap();
+        assert!(it["acknowledged_at"].as_i64().is_some());
+        assert_eq!(
+            records_with(&app, "training.instruction.acknowledge").await,
+            1
+        );
+    }
+);

@@ -113,7 +113,8 @@ fn item_line(s: &str) -> Option<(u16, &str)> {
 }
 
 /// The kana of sub-items in order: ア = a.
-pub(crate) const SUB_ITEM_KANA: [char; 10] = ['ア', 'イ', 'ウ', 'エ', 'オ', 'カ', 'キ', 'ク', 'ケ', 'コ'];
+pub(crate) const SUB_ITEM_KANA: [char; 10] =
+    ['ア', 'イ', 'ウ', 'エ', 'オ', 'カ', 'キ', 'ク', 'ケ', 'コ'];
 
 /// `ア rest` (a sub-item) → (letter a…, rest).
 fn sub_item_line(s: &str) -> Option<(char, &str)> {
@@ -171,11 +172,16 @@ pub(crate) fn parse(source: &str) -> Parsed {
     // of contents writes the same titles followed by a tab and a page
     // number, so exact equality skips it).
     let toc = find_line(&lines, 0, "江戸川区情報セキュリティポリシー");
-    let chapter1 = toc.and_then(|t| find_line(&lines, t, "第1章 情報セキュリティポリシーの位置付け、構成"));
+    let chapter1 =
+        toc.and_then(|t| find_line(&lines, t, "第1章 情報セキュリティポリシーの位置付け、構成"));
     let y_start = chapter1.and_then(|c| find_line(&lines, c, "第2章 江戸川区情報管理安全対策要綱"));
     let y_fusoku = y_start.and_then(|y| find_line(&lines, y, "付 則"));
     let appendix = y_fusoku.and_then(|f| {
-        (f..lines.len()).find(|&i| lines.get(i).is_some_and(|l| l.trim().starts_with("別表第一")))
+        (f..lines.len()).find(|&i| {
+            lines
+                .get(i)
+                .is_some_and(|l| l.trim().starts_with("別表第一"))
+        })
     });
     let k_start = appendix.and_then(|a| find_line(&lines, a, "第3章 江戸川区情報管理安全対策基準"));
     let k_fusoku = k_start.and_then(|k| find_line(&lines, k, "付 則"));
@@ -187,7 +193,9 @@ pub(crate) fn parse(source: &str) -> Parsed {
         Some(appendix),
         Some(k_start),
         Some(k_fusoku),
-    ) = (toc, chapter1, y_start, y_fusoku, appendix, k_start, k_fusoku)
+    ) = (
+        toc, chapter1, y_start, y_fusoku, appendix, k_start, k_fusoku,
+    )
     else {
         out.problems.push(
             "the policy text does not have the expected parts (preface, contents, chapters 1–3, 付則, 別表)"
@@ -199,13 +207,62 @@ pub(crate) fn parse(source: &str) -> Parsed {
     for i in toc..chapter1 {
         out.structural_lines.push(i + 1);
     }
-    note_block(&lines, Region { start: chapter1 + 1, end: y_start }, "chapter1", "第1章 情報セキュリティポリシーの位置付け、構成", &mut out);
-    out.structural_lines.extend([chapter1 + 1, y_start + 1, k_start + 1]);
-    articles(&lines, Region { start: y_start + 1, end: y_fusoku }, Document::BasicPolicy, &mut out);
-    provisions(&lines, Region { start: y_fusoku, end: appendix }, Document::BasicPolicy, &mut out);
-    appendices(&lines, Region { start: appendix, end: k_start }, &mut out);
-    articles(&lines, Region { start: k_start + 1, end: k_fusoku }, Document::Standards, &mut out);
-    provisions(&lines, Region { start: k_fusoku, end: lines.len() }, Document::Standards, &mut out);
+    note_block(
+        &lines,
+        Region {
+            start: chapter1 + 1,
+            end: y_start,
+        },
+        "chapter1",
+        "第1章 情報セキュリティポリシーの位置付け、構成",
+        &mut out,
+    );
+    out.structural_lines
+        .extend([chapter1 + 1, y_start + 1, k_start + 1]);
+    articles(
+        &lines,
+        Region {
+            start: y_start + 1,
+            end: y_fusoku,
+        },
+        Document::BasicPolicy,
+        &mut out,
+    );
+    provisions(
+        &lines,
+        Region {
+            start: y_fusoku,
+            end: appendix,
+        },
+        Document::BasicPolicy,
+        &mut out,
+    );
+    appendices(
+        &lines,
+        Region {
+            start: appendix,
+            end: k_start,
+        },
+        &mut out,
+    );
+    articles(
+        &lines,
+        Region {
+            start: k_start + 1,
+            end: k_fusoku,
+        },
+        Document::Standards,
+        &mut out,
+    );
+    provisions(
+        &lines,
+        Region {
+            start: k_fusoku,
+            end: lines.len(),
+        },
+        Document::Standards,
+        &mut out,
+    );
     out
 }
 
@@ -215,9 +272,14 @@ fn preface(lines: &[&str], region: Region, out: &mut Parsed) {
     let mut section: Option<(u16, String, Vec<usize>, Vec<(String, usize)>)> = None;
     let mut preamble_seen = false;
     let mut title_seen = false;
-    let flush = |section: &mut Option<(u16, String, Vec<usize>, Vec<(String, usize)>)>, out: &mut Parsed| {
-        let Some((n, heading, heading_lines, paras)) = section.take() else { return };
-        let Some(article) = ClauseId::article_of(Document::Preface, n) else { return };
+    let flush = |section: &mut Option<(u16, String, Vec<usize>, Vec<(String, usize)>)>,
+                 out: &mut Parsed| {
+        let Some((n, heading, heading_lines, paras)) = section.take() else {
+            return;
+        };
+        let Some(article) = ClauseId::article_of(Document::Preface, n) else {
+            return;
+        };
         // A line opening with （ right under the heading (the example in
         // section 1) belongs to the heading.
         let mut heading = heading;
@@ -276,7 +338,10 @@ fn preface(lines: &[&str], region: Region, out: &mut Parsed) {
             continue;
         }
         // Sections are `1．…` with a full-width full stop.
-        if let Some((n, rest)) = s.split_once('．').and_then(|(d, r)| d.parse::<u16>().ok().map(|n| (n, r))) {
+        if let Some((n, rest)) = s
+            .split_once('．')
+            .and_then(|(d, r)| d.parse::<u16>().ok().map(|n| (n, r)))
+        {
             flush(&mut section, out);
             section = Some((n, rest.trim().to_owned(), vec![lineno], Vec::new()));
             continue;
@@ -286,7 +351,8 @@ fn preface(lines: &[&str], region: Region, out: &mut Parsed) {
                 flush(&mut section, out);
                 footnote += 1;
                 if usize::from(n) != footnote {
-                    out.problems.push(format!("line {lineno}: footnote {n} out of order"));
+                    out.problems
+                        .push(format!("line {lineno}: footnote {n} out of order"));
                 }
                 out.notes.push(RawNote {
                     key: format!("P.note{n}"),
@@ -308,7 +374,9 @@ fn preface(lines: &[&str], region: Region, out: &mut Parsed) {
                     lines: vec![lineno],
                 });
             }
-            None => out.problems.push(format!("line {lineno}: unexpected text in the preface")),
+            None => out
+                .problems
+                .push(format!("line {lineno}: unexpected text in the preface")),
         }
     }
     flush(&mut section, out);
@@ -342,12 +410,31 @@ fn note_block(lines: &[&str], region: Region, key: &str, title: &str, out: &mut 
 /// 別表第一 and 別表第二 (the offices and education units 要綱第2条第1号 names).
 fn appendices(lines: &[&str], region: Region, out: &mut Parsed) {
     let second = (region.start..region.end)
-        .find(|&i| lines.get(i).is_some_and(|l| l.trim().starts_with("別表第二")))
+        .find(|&i| {
+            lines
+                .get(i)
+                .is_some_and(|l| l.trim().starts_with("別表第二"))
+        })
         .unwrap_or(region.end);
-    for (key, start, end) in [("Y.appendix1", region.start, second), ("Y.appendix2", second, region.end)] {
-        let title = lines.get(start).map(|l| l.trim().to_owned()).unwrap_or_default();
+    for (key, start, end) in [
+        ("Y.appendix1", region.start, second),
+        ("Y.appendix2", second, region.end),
+    ] {
+        let title = lines
+            .get(start)
+            .map(|l| l.trim().to_owned())
+            .unwrap_or_default();
         out.structural_lines.push(start + 1);
-        note_block(lines, Region { start: start + 1, end }, key, &title, out);
+        note_block(
+            lines,
+            Region {
+                start: start + 1,
+                end,
+            },
+            key,
+            &title,
+            out,
+        );
     }
 }
 
@@ -390,7 +477,8 @@ fn provisions(lines: &[&str], region: Region, document: Document, out: &mut Pars
             continue;
         }
         let Some(p) = current.as_mut() else {
-            out.problems.push(format!("line {lineno}: text before the first 付則"));
+            out.problems
+                .push(format!("line {lineno}: text before the first 付則"));
             continue;
         };
         if !p.text.is_empty() {
@@ -445,7 +533,9 @@ fn articles(lines: &[&str], region: Region, document: Document, out: &mut Parsed
         if let Some((n, text)) = article_line(s) {
             let expected = list.last().map_or(1, |a| a.n + 1);
             if n != expected {
-                out.problems.push(problem(format!("article {n} where {expected} was expected")));
+                out.problems.push(problem(format!(
+                    "article {n} where {expected} was expected"
+                )));
             }
             list.push(Article {
                 n,
@@ -460,7 +550,8 @@ fn articles(lines: &[&str], region: Region, document: Document, out: &mut Parsed
             continue;
         }
         let Some(article) = list.last_mut() else {
-            out.problems.push(problem("text before the first article".into()));
+            out.problems
+                .push(problem("text before the first article".into()));
             continue;
         };
         if let Some((n, text)) = paragraph_line(s) {
@@ -479,7 +570,9 @@ fn articles(lines: &[&str], region: Region, document: Document, out: &mut Parsed
             });
             continue;
         }
-        let Some(para) = article.paras.last_mut() else { continue };
+        let Some(para) = article.paras.last_mut() else {
+            continue;
+        };
         if let Some((n, text)) = item_line(s) {
             let expected = para.items.last().map_or(1, |it| it.n + 1);
             if n != expected {
@@ -498,7 +591,8 @@ fn articles(lines: &[&str], region: Region, document: Document, out: &mut Parsed
         }
         if let Some((letter, text)) = sub_item_line(s) {
             let Some(item) = para.items.last_mut() else {
-                out.problems.push(problem("sub-item outside an item".into()));
+                out.problems
+                    .push(problem("sub-item outside an item".into()));
                 continue;
             };
             let expected = item
@@ -529,7 +623,9 @@ fn articles(lines: &[&str], region: Region, document: Document, out: &mut Parsed
         }
     }
     for a in list {
-        let Some(article_id) = ClauseId::article_of(document, a.n) else { continue };
+        let Some(article_id) = ClauseId::article_of(document, a.n) else {
+            continue;
+        };
         let first = a.paras.first();
         out.clauses.push(RawClause {
             id: article_id,
@@ -544,7 +640,9 @@ fn articles(lines: &[&str], region: Region, document: Document, out: &mut Parsed
             continue;
         }
         for p in a.paras {
-            let Some(pid) = ClauseId::paragraph_of(document, a.n, p.n) else { continue };
+            let Some(pid) = ClauseId::paragraph_of(document, a.n, p.n) else {
+                continue;
+            };
             out.clauses.push(RawClause {
                 id: pid,
                 heading: None,
@@ -552,7 +650,9 @@ fn articles(lines: &[&str], region: Region, document: Document, out: &mut Parsed
                 lines: p.lines,
             });
             for it in p.items {
-                let Some(iid) = ClauseId::item_of(document, a.n, p.n, it.n) else { continue };
+                let Some(iid) = ClauseId::item_of(document, a.n, p.n, it.n) else {
+                    continue;
+                };
                 out.clauses.push(RawClause {
                     id: iid,
                     heading: None,
@@ -560,7 +660,9 @@ fn articles(lines: &[&str], region: Region, document: Document, out: &mut Parsed
                     lines: it.lines,
                 });
                 for (letter, text, lines) in it.subs {
-                    let Some(sid) = iid.sub_item(letter) else { continue };
+                    let Some(sid) = iid.sub_item(letter) else {
+                        continue;
+                    };
                     out.clauses.push(RawClause {
                         id: sid,
                         heading: None,

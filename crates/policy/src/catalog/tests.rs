@@ -57,12 +57,14 @@ fn count_lines(lines: &[&str]) -> Counts {
         if w.starts_with('第') && w.chars().take(8).any(|c| c == '条') {
             n.articles += 1;
         } else if first.is_some_and(|c| c.is_ascii_digit())
-            && w.trim_start_matches(|c: char| c.is_ascii_digit()).starts_with(' ')
+            && w.trim_start_matches(|c: char| c.is_ascii_digit())
+                .starts_with(' ')
         {
             n.numbered_paragraphs += 1;
         } else if first == Some('(') && second.is_some_and(|c| c.is_ascii_digit()) {
             n.items += 1;
-        } else if first.is_some_and(|c| "アイウエオカキクケコ".contains(c)) && second == Some(' ') {
+        } else if first.is_some_and(|c| "アイウエオカキクケコ".contains(c)) && second == Some(' ')
+        {
             n.sub_items += 1;
         }
     }
@@ -112,7 +114,11 @@ fn every_clause_of_the_text_is_in_the_catalog() {
         },
         "基準 line counts"
     );
-    assert_eq!(count_catalog(Document::BasicPolicy), y, "要綱 in the catalog");
+    assert_eq!(
+        count_catalog(Document::BasicPolicy),
+        y,
+        "要綱 in the catalog"
+    );
     assert_eq!(count_catalog(Document::Standards), k, "基準 in the catalog");
     // The preface: sections 1．and 2．, section 2 in two paragraphs.
     let p: Vec<String> = catalog()
@@ -141,7 +147,10 @@ fn every_line_of_the_text_is_accounted_for() {
         .filter(|(i, l)| !l.trim().is_empty() && !used.contains(&(i + 1)))
         .map(|(i, l)| (i + 1, l))
         .collect();
-    assert!(missing.is_empty(), "lines no clause or note holds: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "lines no clause or note holds: {missing:#?}"
+    );
 }
 
 #[test]
@@ -174,17 +183,33 @@ fn the_text_is_the_policy_s_own_words() {
         "セキュリティ管理者は、利用者認証に関し、職員等の新規採用、異動、派遣及び退職に合わせ、登録、変更、抹消などを速やかに実施し、登録情報について適正な管理を行わなければならない。",
     );
     // Joined across a page break.
-    check("Y2.1.13", "指定管理者 地方自治法（昭和22年法律第67号）第244条の2第3項に定める指定管理者をいう。");
+    check(
+        "Y2.1.13",
+        "指定管理者 地方自治法（昭和22年法律第67号）第244条の2第3項に定める指定管理者をいう。",
+    );
     check("K16.1.2", "セキュリティ管理者は、ネットワーク構成図、情報システム仕様書など、情報セキュリティの維持に重要な資料については、運用管理者など業務上必要とする者のみに閱覧を許可するものとする。");
-    check("K8.1.3.h", "情報セキュリティ対策について外部委託事業者に遵守させ、責任体制を明確化すること。");
-    check("K27.1.2.d", "その他情報資産に係る重大な被害が想定される場合");
+    check(
+        "K8.1.3.h",
+        "情報セキュリティ対策について外部委託事業者に遵守させ、責任体制を明確化すること。",
+    );
+    check(
+        "K27.1.2.d",
+        "その他情報資産に係る重大な被害が想定される場合",
+    );
     check("Y6.1.3.e", "情報セキュリティに関する規程の遵守状況の確認");
     check("K11.2.2", "ICカード等を紛失した場合は速やかにセキュリティ管理者に連絡しその指示を受けること。また、連絡があり次第、当該 ICカード等によるアクセスを停止すること。");
     check("K18", "情報システムの管理者権限は、セキュリティ管理者が有することとし、その権限を代行する者は、運用管理者として当該システムの運用管理に携わる必要最小限の者を指名し、厳重に管理しなければならない。");
     check("P2.2", "なお、指定管理者の自主事業及び法人内部の事務処理に係る情報資産、情報システムについては、基本的に、指定管理者自身の情報セキュリティに係る方針等に則して開発、運用するものとします。");
-    let heading = |clause: &str| catalog().clause(&id(clause)).and_then(|c| c.heading_ja.clone());
+    let heading = |clause: &str| {
+        catalog()
+            .clause(&id(clause))
+            .and_then(|c| c.heading_ja.clone())
+    };
     assert_eq!(heading("K25").as_deref(), Some("不正アクセス対策"));
-    assert_eq!(heading("Y7").as_deref(), Some("江戸川区情報管理安全対策基準"));
+    assert_eq!(
+        heading("Y7").as_deref(),
+        Some("江戸川区情報管理安全対策基準")
+    );
     assert_eq!(heading("K9").as_deref(), Some("教育・訓練"));
     assert_eq!(heading("K35").as_deref(), Some("その他"));
 }
@@ -244,7 +269,10 @@ fn every_clause_and_note_has_a_gist_and_no_gist_is_stale() {
     let stale: Vec<&String> = gists.keys().filter(|k| !known.contains(*k)).collect();
     assert!(stale.is_empty(), "gists for nothing: {stale:?}");
     for (k, g) in &gists {
-        assert!(!g.contains('\n') && g.len() < 240, "gist of {k} is not one short line");
+        assert!(
+            !g.contains('\n') && g.len() < 240,
+            "gist of {k} is not one short line"
+        );
     }
 }
 
@@ -269,13 +297,17 @@ fn versions_come_from_the_fusoku() {
         ]
     );
     assert_eq!(c.provisions.len(), 8);
-    assert_eq!(c.version_on(date!(2002 - 03 - 31)).map(|v| v.effective), None);
+    assert_eq!(
+        c.version_on(date!(2002 - 03 - 31)).map(|v| v.effective),
+        None
+    );
     assert_eq!(
         c.version_on(date!(2005 - 12 - 24)).map(|v| v.effective),
         Some(date!(2005 - 12 - 22))
     );
     assert_eq!(
-        c.version_on(date!(2026 - 11 - 28)).map(|v| v.label.as_str()),
+        c.version_on(date!(2026 - 11 - 28))
+            .map(|v| v.label.as_str()),
         Some("平成19年4月1日施行")
     );
     assert!(c.versions.iter().all(|v| !v.note_ja.is_empty()));
@@ -326,7 +358,10 @@ fn controls_are_well_formed() {
         let has = |f: &Option<String>| f.as_deref().is_some_and(|s| !s.trim().is_empty());
         match ctl.kind {
             ControlKind::Enforced => {
-                assert!(has(&ctl.code) && has(&ctl.test), "{who}: enforced needs code and test");
+                assert!(
+                    has(&ctl.code) && has(&ctl.test),
+                    "{who}: enforced needs code and test"
+                );
                 check_code_path(who, ctl.code.as_deref().unwrap_or_default());
                 check_code_path(who, ctl.test.as_deref().unwrap_or_default());
                 assert!(
@@ -383,7 +418,10 @@ fn check_code_path(control: &str, spec: &str) {
 fn every_clause_is_covered_by_a_control() {
     let c = catalog();
     let uncovered = c.uncovered();
-    assert!(uncovered.is_empty(), "clauses with no control: {uncovered:?}");
+    assert!(
+        uncovered.is_empty(),
+        "clauses with no control: {uncovered:?}"
+    );
     // The rule itself: a parent covers its parts, parts cover their parent.
     assert!(c.is_covered(&id("K17.3")));
 }
@@ -411,7 +449,9 @@ fn lookups() {
     assert!(c
         .controls_for(&id("K17.3"))
         .any(|ctl| ctl.kind == ControlKind::Checked));
-    assert!(c.procedural_controls().all(|ctl| ctl.kind == ControlKind::Procedural));
+    assert!(c
+        .procedural_controls()
+        .all(|ctl| ctl.kind == ControlKind::Procedural));
     let total: usize = c.counts_by_kind().iter().map(|(_, n)| n).sum();
     assert_eq!(total, c.controls.len());
 }

@@ -212,11 +212,6 @@ permissions!(
     ViewFailureRecords,
     ManageFailureProcedures,
     ViewFailureProcedures,
-    ViewCatalog,
-    RecordPolicyReview,
-    ManageInspections,
-    AnswerInspections,
-    ViewInspections,
     ViewCompliance,
     RunChecks,
     ManageTraining,
@@ -224,6 +219,11 @@ permissions!(
     ViewTrainingRecords,
     InstructPromotionLeaders,
     AcknowledgeInstructions,
+    ViewCatalog,
+    RecordPolicyReview,
+    ManageInspections,
+    AnswerInspections,
+    ViewInspections,
 );
 
 #[cfg(test)]

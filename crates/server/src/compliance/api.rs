@@ -42,7 +42,9 @@ pub async fn list(
     _req: Require<ViewCompliance>,
 ) -> Result<Json<CheckList>, ApiError> {
     let mut conn = state.db().pool().acquire().await.map_err(AppError::from)?;
-    let run = super::store::last_run(&mut conn).await.map_err(AppError::from)?;
+    let run = super::store::last_run(&mut conn)
+        .await
+        .map_err(AppError::from)?;
     let checks = super::latest(&mut conn).await?;
     Ok(Json(CheckList { run, checks }))
 }

@@ -159,7 +159,9 @@ pub fn shared_unjustified(state: &AppState, now: i64) -> CheckFuture<'_> {
             let short = a.justification.trim().chars().count() < MIN_JUSTIFICATION;
             let owner_gone = a.person_id.is_none()
                 || a.owner_status.as_deref() == Some("retired")
-                || a.owner_left_on.as_deref().is_some_and(|d| d <= today.as_str());
+                || a.owner_left_on
+                    .as_deref()
+                    .is_some_and(|d| d <= today.as_str());
             if !short && !owner_gone {
                 continue;
             }
@@ -222,7 +224,10 @@ pub fn secret_without_rules(state: &AppState, _now: i64) -> CheckFuture<'_> {
             .map(|a| {
                 CheckItem::new(
                     format!("asset:{}", a.id),
-                    format!("{}（{}）: 秘密情報にアクセス許可が定められていない", a.name, a.code),
+                    format!(
+                        "{}（{}）: 秘密情報にアクセス許可が定められていない",
+                        a.name, a.code
+                    ),
                 )
                 .unit(Some(a.owner_org_unit_id.0))
                 .since(Some(a.created_at))
@@ -240,7 +245,8 @@ pub fn review_overdue(state: &AppState, _now: i64) -> CheckFuture<'_> {
         let scales = crate::assets::store::scales(&mut conn).await?;
         let assets = crate::assets::store::list_assets(&mut conn, &scales, false).await?;
         let flags = crate::assets::service::flags(state, &mut conn, &assets).await?;
-        let interval = crate::settings::get(&mut conn, "access.review_interval_days").await? * 86_400;
+        let interval =
+            crate::settings::get(&mut conn, "access.review_interval_days").await? * 86_400;
         Ok(assets
             .iter()
             .filter(|a| a.secret)
@@ -274,12 +280,16 @@ pub fn review_overdue(state: &AppState, _now: i64) -> CheckFuture<'_> {
 pub fn ledger_unverified(state: &AppState, now: i64) -> CheckFuture<'_> {
     Box::pin(async move {
         let mut conn = state.db().pool().acquire().await?;
-        let hours = crate::settings::get(&mut conn, "compliance.ledger_verify_max_age_hours").await?;
+        let hours =
+            crate::settings::get(&mut conn, "compliance.ledger_verify_max_age_hours").await?;
         let mut items = Vec::new();
         match store::last_verification(&mut conn).await? {
             None => items.push(
-                CheckItem::new("ledger:unverified", "記録（台帳）の全体検証がまだ行われていない")
-                    .link("/records"),
+                CheckItem::new(
+                    "ledger:unverified",
+                    "記録（台帳）の全体検証がまだ行われていない",
+                )
+                .link("/records"),
             ),
             Some((time_us, result, detail)) => {
                 let at = time_us / 1_000_000;

@@ -39,14 +39,29 @@ fn title(c: &CheckStatus) -> String {
     }
 }
 
-/// The clause's heading as the policy writes it, when the catalog has it.
+/// The clause as the catalog has it: its citation (「基準第17条第3項」),
+/// its article's heading and its words (shortened), or the English gist.
 fn clause_heading(clause: &str) -> Option<String> {
-    clause_text(clause)
-}
-
-#[allow(unused_variables)]
-fn clause_text(clause: &str) -> Option<String> {
-    None
+    let id: mamori_policy::clause::ClauseId = clause.parse().ok()?;
+    let cat = mamori_policy::catalog::catalog();
+    let c = cat.clause(&id)?;
+    if i18n::current() == Lang::En {
+        return Some(c.gist_en.clone());
+    }
+    let mut article = c;
+    while let Some(p) = article.parent.as_ref().and_then(|p| cat.clause(p)) {
+        article = p;
+    }
+    let heading = article
+        .heading_ja
+        .as_deref()
+        .map(|h| format!("（{h}）"))
+        .unwrap_or_default();
+    let mut text: String = c.text_ja.chars().take(80).collect();
+    if c.text_ja.chars().count() > 80 {
+        text.push('…');
+    }
+    Some(format!("{}{heading} {text}", c.citation_ja()))
 }
 
 fn status_json(c: &CheckStatus) -> Value {
@@ -62,10 +77,19 @@ async fn dashboard(
     req: Require<ViewCompliance>,
     Query(n): Query<Notice>,
 ) -> Result<Response, PageError> {
-    let mut conn = state.db().pool().acquire().await.map_err(crate::web::error::AppError::from)?;
+    let mut conn = state
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(crate::web::error::AppError::from)?;
     let latest = super::latest(&mut conn).await?;
-    let run = super::store::last_run(&mut conn).await.map_err(crate::web::error::AppError::from)?;
-    let runs = super::store::runs(&mut conn, 60).await.map_err(crate::web::error::AppError::from)?;
+    let run = super::store::last_run(&mut conn)
+        .await
+        .map_err(crate::web::error::AppError::from)?;
+    let runs = super::store::runs(&mut conn, 60)
+        .await
+        .map_err(crate::web::error::AppError::from)?;
     let units: HashMap<i64, String> = crate::org::store::list_units(&mut conn)
         .await
         .map_err(crate::web::error::AppError::from)?
@@ -112,7 +136,8 @@ async fn dashboard(
     by_department.sort_by(|a, b| b["items"].as_i64().cmp(&a["items"].as_i64()));
 
     // Top failing checks: most items first.
-    let mut failing: Vec<&CheckStatus> = latest.iter().filter(|c| c.passed == Some(false)).collect();
+    let mut failing: Vec<&CheckStatus> =
+        latest.iter().filter(|c| c.passed == Some(false)).collect();
     failing.sort_by(|a, b| b.item_count.cmp(&a.item_count).then(a.since.cmp(&b.since)));
     let top: Vec<Value> = failing.iter().take(5).map(|c| status_json(c)).collect();
 
@@ -154,7 +179,12 @@ async fn check_page(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let d = super::api::detail(&state, &id).await?;
-    let mut conn = state.db().pool().acquire().await.map_err(crate::web::error::AppError::from)?;
+    let mut conn = state
+        .db()
+        .pool()
+        .acquire()
+        .await
+        .map_err(crate::web::error::AppError::from)?;
     let units: HashMap<i64, String> = crate::org::store::list_units(&mut conn)
         .await
         .map_err(crate::web::error::AppError::from)?
@@ -174,7 +204,13 @@ async fn check_page(
         })
         .collect();
     let points: Vec<(i64, i64)> = d.history.iter().map(|p| (p.run_at, p.item_count)).collect();
-    let max = d.history.iter().map(|p| p.item_count).max().unwrap_or(0).max(1);
+    let max = d
+        .history
+        .iter()
+        .map(|p| p.item_count)
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let history: Vec<&RunPoint> = d.history.iter().rev().take(30).collect();
     let html = render(
         "compliance_check.html",

@@ -219,7 +219,10 @@ pub async fn departed_with_rights(
 /// K17.3: transfers, dispatches and retirements whose date has come but
 /// which were not applied (the old post's rights still work); count = the
 /// event id.
-pub async fn unapplied_moves(conn: &mut Conn, today: &str) -> Result<Vec<(PersonFact, String)>, sqlx::Error> {
+pub async fn unapplied_moves(
+    conn: &mut Conn,
+    today: &str,
+) -> Result<Vec<(PersonFact, String)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT p.id, p.name_kanji, p.employee_number, p.org_unit_id, e.effective_date, e.id, e.kind
          FROM personnel_events e JOIN persons p ON p.employee_number = e.employee_number
@@ -275,7 +278,11 @@ pub struct AccountFact {
 
 /// K17.4: accounts in use (enabled, not of a person who left, with a
 /// password) whose password was last set before `cutoff`.
-pub async fn stale_passwords(conn: &mut Conn, cutoff: i64, today: &str) -> Result<Vec<AccountFact>, sqlx::Error> {
+pub async fn stale_passwords(
+    conn: &mut Conn,
+    cutoff: i64,
+    today: &str,
+) -> Result<Vec<AccountFact>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT a.id, a.login, a.person_id, p.name_kanji, COALESCE(p.org_unit_id, a.shared_org_unit_id),
                 COALESCE(a.password_changed_at, a.created_at)
@@ -335,7 +342,9 @@ pub async fn shared_in_use(conn: &mut Conn) -> Result<Vec<AccountFact>, sqlx::Er
 }
 
 /// Live assets with their current grant count (K3.2.1).
-pub async fn grant_counts(conn: &mut Conn) -> Result<std::collections::HashMap<i64, i64>, sqlx::Error> {
+pub async fn grant_counts(
+    conn: &mut Conn,
+) -> Result<std::collections::HashMap<i64, i64>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT asset_id, COUNT(*) FROM access_grants WHERE ended_at IS NULL GROUP BY asset_id",
     )
@@ -347,7 +356,9 @@ pub async fn grant_counts(conn: &mut Conn) -> Result<std::collections::HashMap<i
 }
 
 /// The latest `ledger.verify` record: (time in µs, outcome, detail).
-pub async fn last_verification(conn: &mut Conn) -> Result<Option<(i64, String, String)>, sqlx::Error> {
+pub async fn last_verification(
+    conn: &mut Conn,
+) -> Result<Option<(i64, String, String)>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT time_us, result, detail FROM records WHERE action = 'ledger.verify' ORDER BY id DESC LIMIT 1",
     )

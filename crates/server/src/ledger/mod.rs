@@ -882,9 +882,20 @@ impl Ledger {
     ) -> Result<Verified, LedgerError> {
         let v = self.verify().await?;
         let ok = v.problem.is_none();
-        let rec = crate::records::Record::new(crate::records::Who::Scheduler, "ledger.verify", "ledger", "K16.2.2")
-            .outcome(if ok { crate::records::Outcome::Success } else { crate::records::Outcome::Failure })
-            .detail(serde_json::json!({ "size": v.size, "problem": v.problem, "first_bad": v.first_bad }));
+        let rec = crate::records::Record::new(
+            crate::records::Who::Scheduler,
+            "ledger.verify",
+            "ledger",
+            "K16.2.2",
+        )
+        .outcome(if ok {
+            crate::records::Outcome::Success
+        } else {
+            crate::records::Outcome::Failure
+        })
+        .detail(
+            serde_json::json!({ "size": v.size, "problem": v.problem, "first_bad": v.first_bad }),
+        );
         if !ok {
             tracing::error!(problem = ?v.problem, first_bad = ?v.first_bad, "the ledger does not verify");
         }

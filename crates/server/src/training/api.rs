@@ -28,7 +28,10 @@ pub fn routes(r: Routes) -> Routes {
         .get("/api/v1/training/completion", completion)
         .get("/api/v1/training/instructions", instructions)
         .post("/api/v1/training/instructions", instruct)
-        .post("/api/v1/training/instructions/{id}/acknowledge", acknowledge)
+        .post(
+            "/api/v1/training/instructions/{id}/acknowledge",
+            acknowledge,
+        )
 }
 
 #[derive(OpenApi)]
@@ -69,7 +72,10 @@ pub struct SessionList {
 }
 
 /// Sessions with what they mean for me.
-pub(crate) async fn entries(state: &AppState, actor: &Actor) -> Result<Vec<SessionEntry>, AppError> {
+pub(crate) async fn entries(
+    state: &AppState,
+    actor: &Actor,
+) -> Result<Vec<SessionEntry>, AppError> {
     let me = actor.person_id.map(|p| p.0);
     let mut out = Vec::new();
     for s in service::sessions(state).await? {
@@ -126,7 +132,11 @@ pub struct SessionDetail {
     pub completion: Vec<UnitCompletion>,
 }
 
-pub(crate) async fn detail(state: &AppState, actor: &Actor, id: i64) -> Result<SessionDetail, AppError> {
+pub(crate) async fn detail(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+) -> Result<SessionDetail, AppError> {
     let session = service::session(state, id).await?;
     let all = service::audience(state, id, None).await?;
     let me = actor.person_id.map(|p| p.0);
@@ -226,7 +236,9 @@ pub async fn completion(
     State(state): State<AppState>,
     req: Require<ViewTrainingRecords>,
 ) -> Result<Json<Vec<UnitCompletion>>, ApiError> {
-    Ok(Json(service::overall_completion(&state, Some(&req.scope)).await?))
+    Ok(Json(
+        service::overall_completion(&state, Some(&req.scope)).await?,
+    ))
 }
 
 /// K9.2 instructions in my scope, and those I gave or received.

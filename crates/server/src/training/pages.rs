@@ -24,7 +24,10 @@ pub fn routes(r: Routes) -> Routes {
     r.get("/training", list_page)
         .post("/training", create_submit)
         .post("/training/instructions", instruct_submit)
-        .post("/training/instructions/{id}/acknowledge", acknowledge_submit)
+        .post(
+            "/training/instructions/{id}/acknowledge",
+            acknowledge_submit,
+        )
         .get("/training/{id}", session_page)
         .post("/training/{id}/attendance", attendance_submit)
         .post("/training/{id}/self-report", self_report_submit)
@@ -78,14 +81,20 @@ async fn render_list(
     let manage = actor.scope(Action::ManageTraining);
     let records = actor.scope(Action::ViewTrainingRecords);
     let mut conn = state.db().pool().acquire().await.map_err(AppError::from)?;
-    let all_units = crate::org::store::list_units(&mut conn).await.map_err(AppError::from)?;
+    let all_units = crate::org::store::list_units(&mut conn)
+        .await
+        .map_err(AppError::from)?;
     let manage_units = match &manage {
         Some(s) => service::scope_units(&mut conn, s).await?,
         None => Some(Default::default()),
     };
     let units: Vec<Value> = all_units
         .iter()
-        .filter(|u| manage_units.as_ref().is_none_or(|set| set.contains(&u.id.0)))
+        .filter(|u| {
+            manage_units
+                .as_ref()
+                .is_none_or(|set| set.contains(&u.id.0))
+        })
         .map(|u| json!({ "id": u.id.0, "name": u.name }))
         .collect();
     let names: std::collections::HashMap<i64, String> =
@@ -102,7 +111,10 @@ async fn render_list(
                 && a.org_unit_id
                     .is_some_and(|u| set.as_ref().is_none_or(|s| s.contains(&u.0)))
             {
-                let unit = a.org_unit_id.and_then(|u| names.get(&u.0).cloned()).unwrap_or_default();
+                let unit = a
+                    .org_unit_id
+                    .and_then(|u| names.get(&u.0).cloned())
+                    .unwrap_or_default();
                 leaders.push(json!({ "id": a.person_id.0, "name": a.person_name, "unit": unit }));
             }
         }
@@ -232,7 +244,11 @@ async fn instruct_submit(
             )
             .await
         }
-        Err(_) => Err(AppError::invalid("to_person_id", "training.not_a_leader", &[])),
+        Err(_) => Err(AppError::invalid(
+            "to_person_id",
+            "training.not_a_leader",
+            &[],
+        )),
     };
     match outcome {
         Ok(_) => Ok(Redirect::to("/training?done=instructed").into_response()),
@@ -272,7 +288,15 @@ async fn session_page(
     Query(n): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let id = path_id(&id, "training_session")?;
-    render_session(&state, &req.actor, id, None, n.notice(NOTICES), StatusCode::OK).await
+    render_session(
+        &state,
+        &req.actor,
+        id,
+        None,
+        n.notice(NOTICES),
+        StatusCode::OK,
+    )
+    .await
 }
 
 async fn render_session(

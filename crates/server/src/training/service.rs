@@ -16,7 +16,10 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
 
 /// The units a scope covers (with the units below), or `None` for the ward.
-pub async fn scope_units(conn: &mut Conn, scope: &ActorScope) -> Result<Option<HashSet<i64>>, AppError> {
+pub async fn scope_units(
+    conn: &mut Conn,
+    scope: &ActorScope,
+) -> Result<Option<HashSet<i64>>, AppError> {
     match scope {
         ActorScope::Ward => Ok(None),
         ActorScope::Units(units) => {
@@ -51,10 +54,18 @@ pub async fn create_session(
     if title.is_empty() {
         errors.push(FieldError::new("title", "field.required", &[]));
     } else if title.chars().count() > 200 {
-        errors.push(FieldError::new("title", "field.too_long", &[("max", "200".into())]));
+        errors.push(FieldError::new(
+            "title",
+            "field.too_long",
+            &[("max", "200".into())],
+        ));
     }
     if input.description.chars().count() > 5000 {
-        errors.push(FieldError::new("description", "field.too_long", &[("max", "5000".into())]));
+        errors.push(FieldError::new(
+            "description",
+            "field.too_long",
+            &[("max", "5000".into())],
+        ));
     }
     let held_on = mamori_policy::wareki::parse_date(&input.held_on);
     if input.held_on.trim().is_empty() {
@@ -83,7 +94,10 @@ pub async fn create_session(
                 errors.push(FieldError::new("units", "training.units_required", &[]));
             }
             for u in &units {
-                if crate::org::store::get_unit(&mut conn, OrgUnitId(*u)).await?.is_none() {
+                if crate::org::store::get_unit(&mut conn, OrgUnitId(*u))
+                    .await?
+                    .is_none()
+                {
                     errors.push(FieldError::new("units", "training.unknown_unit", &[]));
                     break;
                 }
@@ -106,13 +120,21 @@ pub async fn create_session(
             }
             if scope_set.is_some() {
                 // A unit-scoped organiser cannot address a role ward-wide.
-                errors.push(FieldError::new("audience", "training.ward_audience_only", &[]));
+                errors.push(FieldError::new(
+                    "audience",
+                    "training.ward_audience_only",
+                    &[],
+                ));
             }
             units.clear();
         }
         "all" => {
             if scope_set.is_some() {
-                errors.push(FieldError::new("audience", "training.ward_audience_only", &[]));
+                errors.push(FieldError::new(
+                    "audience",
+                    "training.ward_audience_only",
+                    &[],
+                ));
             }
             units.clear();
             roles.clear();
@@ -146,12 +168,17 @@ pub async fn create_session(
         now,
     )
     .await?;
-    let rec = Record::new(actor.who(), "training.session.create", format!("training_session:{id}"), "K9.1")
-        .from_ip(actor.ip())
-        .detail(json!({
-            "title": title, "held_on": held_on, "audience": input.audience,
-            "units": units, "roles": roles, "required": input.required,
-        }));
+    let rec = Record::new(
+        actor.who(),
+        "training.session.create",
+        format!("training_session:{id}"),
+        "K9.1",
+    )
+    .from_ip(actor.ip())
+    .detail(json!({
+        "title": title, "held_on": held_on, "audience": input.audience,
+        "units": units, "roles": roles, "required": input.required,
+    }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     state.ledger().poke();
@@ -242,13 +269,20 @@ pub async fn mark_attendance(
         return Err(AppError::invalid("session", "training.cancelled", &[]));
     }
     if person_ids.is_empty() {
-        return Err(AppError::invalid("person_ids", "training.nobody_chosen", &[]));
+        return Err(AppError::invalid(
+            "person_ids",
+            "training.nobody_chosen",
+            &[],
+        ));
     }
     let today = date_str(state.clock().today());
     if s.held_on > today {
-        return Err(AppError::Invalid(vec![
-            FieldError::new("session", "training.not_yet_held", &[]).with_clause("K9.3"),
-        ]));
+        return Err(AppError::Invalid(vec![FieldError::new(
+            "session",
+            "training.not_yet_held",
+            &[],
+        )
+        .with_clause("K9.3")]));
     }
     let members = audience(state, id, Some(scope)).await?;
     let known: HashSet<i64> = members.iter().map(|m| m.person_id).collect();
@@ -264,7 +298,15 @@ pub async fn mark_attendance(
     let mut changed = 0;
     for p in person_ids {
         if attended {
-            store::mark(&mut tx, id, *p, "organiser", actor.person_id.map(|p| p.0), now).await?;
+            store::mark(
+                &mut tx,
+                id,
+                *p,
+                "organiser",
+                actor.person_id.map(|p| p.0),
+                now,
+            )
+            .await?;
             changed += 1;
         } else if store::unmark(&mut tx, id, *p).await? {
             changed += 1;
@@ -272,7 +314,11 @@ pub async fn mark_attendance(
     }
     let rec = Record::new(
         actor.who(),
-        if attended { "training.attendance.mark" } else { "training.attendance.unmark" },
+        if attended {
+            "training.attendance.mark"
+        } else {
+            "training.attendance.unmark"
+        },
         format!("training_session:{id}"),
         "K9.3",
     )
@@ -288,32 +334,45 @@ pub async fn mark_attendance(
 /// that they are in the audience of; kept with source `self`.
 pub async fn self_report(state: &AppState, actor: &Actor, id: i64) -> Result<(), AppError> {
     let s = session(state, id).await?;
-    let me = actor
-        .person_id
-        .ok_or(AppError::invalid("session", "training.not_in_audience", &[]))?;
+    let me = actor.person_id.ok_or(AppError::invalid(
+        "session",
+        "training.not_in_audience",
+        &[],
+    ))?;
     if s.cancelled_at.is_some() {
         return Err(AppError::invalid("session", "training.cancelled", &[]));
     }
     let today = date_str(state.clock().today());
     if s.held_on > today {
-        return Err(AppError::Invalid(vec![
-            FieldError::new("session", "training.not_yet_held", &[]).with_clause("K9.3"),
-        ]));
+        return Err(AppError::Invalid(vec![FieldError::new(
+            "session",
+            "training.not_yet_held",
+            &[],
+        )
+        .with_clause("K9.3")]));
     }
     let members = audience(state, id, None).await?;
-    let mine = members.iter().find(|m| m.person_id == me.0).ok_or(AppError::invalid(
-        "session",
-        "training.not_in_audience",
-        &[],
-    ))?;
+    let mine = members
+        .iter()
+        .find(|m| m.person_id == me.0)
+        .ok_or(AppError::invalid(
+            "session",
+            "training.not_in_audience",
+            &[],
+        ))?;
     if mine.attended {
         return Ok(());
     }
     let now = state.clock().unix();
     let mut tx = state.db().begin().await?;
     store::mark(&mut tx, id, me.0, "self", Some(me.0), now).await?;
-    let rec = Record::new(actor.who(), "training.attendance.self_report", format!("training_session:{id}"), "K9.3")
-        .from_ip(actor.ip());
+    let rec = Record::new(
+        actor.who(),
+        "training.attendance.self_report",
+        format!("training_session:{id}"),
+        "K9.3",
+    )
+    .from_ip(actor.ip());
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     state.ledger().poke();
@@ -358,7 +417,11 @@ pub async fn instruct(
     if body.is_empty() {
         errors.push(FieldError::new("body", "field.required", &[]));
     } else if body.chars().count() > 5000 {
-        errors.push(FieldError::new("body", "field.too_long", &[("max", "5000".into())]));
+        errors.push(FieldError::new(
+            "body",
+            "field.too_long",
+            &[("max", "5000".into())],
+        ));
     }
     let today = date_str(state.clock().today());
     let mut conn = state.db().pool().acquire().await?;
@@ -376,10 +439,16 @@ pub async fn instruct(
     };
     let now = state.clock().unix();
     let mut tx = state.db().begin().await?;
-    let id = store::insert_instruction(&mut tx, unit, from.0, input.to_person_id, body, now).await?;
-    let rec = Record::new(actor.who(), "training.instruction", format!("person:{}", input.to_person_id), "K9.2")
-        .from_ip(actor.ip())
-        .detail(json!({ "instruction_id": id, "org_unit_id": unit, "body": body }));
+    let id =
+        store::insert_instruction(&mut tx, unit, from.0, input.to_person_id, body, now).await?;
+    let rec = Record::new(
+        actor.who(),
+        "training.instruction",
+        format!("person:{}", input.to_person_id),
+        "K9.2",
+    )
+    .from_ip(actor.ip())
+    .detail(json!({ "instruction_id": id, "org_unit_id": unit, "body": body }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     state.ledger().poke();
@@ -398,8 +467,13 @@ pub async fn acknowledge(state: &AppState, actor: &Actor, id: i64) -> Result<(),
     if !store::acknowledge(&mut tx, id, state.clock().unix()).await? {
         return Ok(());
     }
-    let rec = Record::new(actor.who(), "training.instruction.acknowledge", format!("training_instruction:{id}"), "K9.2")
-        .from_ip(actor.ip());
+    let rec = Record::new(
+        actor.who(),
+        "training.instruction.acknowledge",
+        format!("training_instruction:{id}"),
+        "K9.2",
+    )
+    .from_ip(actor.ip());
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     state.ledger().poke();

@@ -4,7 +4,8 @@ use super::{AudienceMember, Instruction, Session};
 use crate::db::Conn;
 use sqlx::Row;
 
-const SESSION_SELECT: &str = "SELECT s.id, s.title, s.held_on, s.description, s.audience, s.required,
+const SESSION_SELECT: &str =
+    "SELECT s.id, s.title, s.held_on, s.description, s.audience, s.required,
     s.organiser_id, p.name_kanji, s.org_unit_id, s.created_at, s.cancelled_at
     FROM training_sessions s LEFT JOIN persons p ON p.id = s.organiser_id";
 
@@ -45,10 +46,15 @@ async fn fill_audience(conn: &mut Conn, s: &mut Session) -> Result<(), sqlx::Err
 }
 
 pub async fn list_sessions(conn: &mut Conn) -> Result<Vec<Session>, sqlx::Error> {
-    let rows = sqlx::query(&format!("{SESSION_SELECT} ORDER BY s.held_on DESC, s.id DESC"))
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut out = rows.iter().map(session_row).collect::<Result<Vec<_>, _>>()?;
+    let rows = sqlx::query(&format!(
+        "{SESSION_SELECT} ORDER BY s.held_on DESC, s.id DESC"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = rows
+        .iter()
+        .map(session_row)
+        .collect::<Result<Vec<_>, _>>()?;
     for s in &mut out {
         fill_audience(conn, s).await?;
     }
@@ -82,7 +88,11 @@ pub struct NewSession<'a> {
     pub org_unit_id: Option<i64>,
 }
 
-pub async fn insert_session(conn: &mut Conn, s: &NewSession<'_>, now: i64) -> Result<i64, sqlx::Error> {
+pub async fn insert_session(
+    conn: &mut Conn,
+    s: &NewSession<'_>,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
     let id: i64 = sqlx::query(
         "INSERT INTO training_sessions (title, held_on, description, audience, required, organiser_id, org_unit_id, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -187,15 +197,17 @@ pub async fn mark(
 }
 
 pub async fn unmark(conn: &mut Conn, session: i64, person: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM training_attendance WHERE session_id = $1 AND person_id = $2")
-        .bind(session)
-        .bind(person)
-        .execute(conn)
-        .await?;
+    let done =
+        sqlx::query("DELETE FROM training_attendance WHERE session_id = $1 AND person_id = $2")
+            .bind(session)
+            .bind(person)
+            .execute(conn)
+            .await?;
     Ok(done.rows_affected() > 0)
 }
 
-const INSTRUCTION_SELECT: &str = "SELECT i.id, i.org_unit_id, u.name, i.from_person_id, f.name_kanji,
+const INSTRUCTION_SELECT: &str =
+    "SELECT i.id, i.org_unit_id, u.name, i.from_person_id, f.name_kanji,
     i.to_person_id, t.name_kanji, i.body, i.created_at, i.acknowledged_at
     FROM training_instructions i JOIN org_units u ON u.id = i.org_unit_id
     JOIN persons f ON f.id = i.from_person_id JOIN persons t ON t.id = i.to_person_id";
@@ -264,7 +276,11 @@ pub async fn acknowledge(conn: &mut Conn, id: i64, now: i64) -> Result<bool, sql
 }
 
 /// The 情報化推進リーダー of a unit on a date: (person id, unit id).
-pub async fn leader_unit(conn: &mut Conn, person: i64, today: &str) -> Result<Option<i64>, sqlx::Error> {
+pub async fn leader_unit(
+    conn: &mut Conn,
+    person: i64,
+    today: &str,
+) -> Result<Option<i64>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT org_unit_id FROM role_assignments WHERE person_id = $1 AND role = 'promotion_leader'
          AND org_unit_id IS NOT NULL AND valid_from <= $2 AND (valid_to IS NULL OR valid_to >= $2)
