@@ -108,10 +108,19 @@ pub enum Action {
     ViewCatalog,
     /// Record a review of the policy and the version it produces (Y10, K34).
     RecordPolicyReview,
+    /// Order self-inspection campaigns, close them, and return a submitted
+    /// inspection for correction (K32.1, K32.3: the セキュリティ統括者).
+    ManageInspections,
+    /// Answer and submit one's department's self-inspection (K32.1, K29:
+    /// the セキュリティ管理者).
+    AnswerInspections,
+    /// See self-inspections: one's department's, or ward-wide with their
+    /// compilation (K32.1, K32.3).
+    ViewInspections,
 }
 
 impl Action {
-    pub const ALL: [Action; 41] = [
+    pub const ALL: [Action; 44] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -153,6 +162,9 @@ impl Action {
         Action::AcknowledgeInstructions,
         Action::ViewCatalog,
         Action::RecordPolicyReview,
+        Action::ManageInspections,
+        Action::AnswerInspections,
+        Action::ViewInspections,
     ];
 
     pub fn code(self) -> &'static str {
@@ -198,6 +210,9 @@ impl Action {
             Action::AcknowledgeInstructions => "acknowledge_instructions",
             Action::ViewCatalog => "view_catalog",
             Action::RecordPolicyReview => "record_policy_review",
+            Action::ManageInspections => "manage_inspections",
+            Action::AnswerInspections => "answer_inspections",
+            Action::ViewInspections => "view_inspections",
         }
     }
 }
@@ -367,6 +382,16 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     (R::ExternalAuditor, A::ViewCatalog, Ward),
     (R::SecurityDirector, A::RecordPolicyReview, Ward),
     (R::Cio, A::RecordPolicyReview, Ward),
+    // K32.1, K29: the セキュリティ統括者 orders self-inspections and receives
+    // them; each セキュリティ管理者 answers for their department; the
+    // compilation goes to the CIO (K32.3). Auditors read (K32.2).
+    (R::SecurityDirector, A::ManageInspections, Ward),
+    (R::SecurityManager, A::AnswerInspections, Unit),
+    (R::SecurityManager, A::ViewInspections, Unit),
+    (R::SecurityChiefManager, A::ViewInspections, Ward),
+    (R::SecurityDirector, A::ViewInspections, Ward),
+    (R::Cio, A::ViewInspections, Ward),
+    (R::ExternalAuditor, A::ViewInspections, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.
@@ -416,6 +441,7 @@ mod tests {
                     | A::ViewCompliance
                     | A::ViewTrainingRecords
                     | A::ViewCatalog
+                    | A::ViewInspections
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");
@@ -454,5 +480,21 @@ mod tests {
         assert_eq!(scope_for(R::Cio, A::HandleIncidents), Some(Ward));
         assert_eq!(scope_for(R::ExternalAuditor, A::HandleIncidents), None);
         assert_eq!(scope_for(R::Operator, A::ReportEmergencyAction), Some(Ward));
+    }
+
+    #[test]
+    fn k32_1_director_orders_managers_answer() {
+        assert_eq!(
+            scope_for(R::SecurityDirector, A::ManageInspections),
+            Some(Ward)
+        );
+        assert_eq!(scope_for(R::SecurityManager, A::ManageInspections), None);
+        assert_eq!(
+            scope_for(R::SecurityManager, A::AnswerInspections),
+            Some(Unit)
+        );
+        assert_eq!(scope_for(R::SecurityDirector, A::AnswerInspections), None);
+        assert_eq!(scope_for(R::Staff, A::ViewInspections), None);
+        assert_eq!(scope_for(R::Cio, A::ViewInspections), Some(Ward));
     }
 }

@@ -226,6 +226,8 @@ fn all_routes() -> Routes {
     let r = crate::cards::pages::routes(r);
     let r = crate::incidents::api::routes(r);
     let r = crate::incidents::pages::routes(r);
+    let r = crate::inspections::api::routes(r);
+    let r = crate::inspections::pages::routes(r);
     let r = crate::compliance::api::routes(r);
     let r = crate::compliance::pages::routes(r);
     let r = crate::training::api::routes(r);

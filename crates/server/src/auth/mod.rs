@@ -221,6 +221,9 @@ permissions!(
     AcknowledgeInstructions,
     ViewCatalog,
     RecordPolicyReview,
+    ManageInspections,
+    AnswerInspections,
+    ViewInspections,
 );
 
 #[cfg(test)]

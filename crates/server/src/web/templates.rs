@@ -55,6 +55,9 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "failures.html",
     "failure_procedures.html",
     "failure_procedure.html",
+    "inspections.html",
+    "inspection_campaign.html",
+    "inspection.html",
     "compliance.html",
     "compliance_check.html",
     "training.html",
@@ -166,6 +169,7 @@ impl Chrome {
                 "nav.failure_procedures",
             ),
             (A::ViewCatalog, "/catalog", "nav.catalog"),
+            (A::ViewInspections, "/inspections", "nav.inspections"),
         ];
         if !actor.must_change {
             nav.push(("/me/cards", "nav.my_cards"));
