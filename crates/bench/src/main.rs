@@ -7,10 +7,13 @@
 //! decisions over HTTP on the issue's generated ward model.
 //!
 //! Usage: mamori-bench SPINE_BINARY [ROUNDS]
-//! `MAMORI_BENCH_ONLY=access` runs the access-decision part alone.
+//! `MAMORI_BENCH_ONLY=access` runs the access-decision part alone,
+//! `MAMORI_BENCH_ONLY=search` the search over 10 million records alone
+//! (`MAMORI_BENCH_SEARCH_RECORDS` changes the count).
 
 mod access;
 mod ingest;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -105,6 +108,12 @@ async fn main() {
         println!("| measure | result | goal |");
         println!("| --- | --- | --- |");
         access_part(&bin).await;
+        return;
+    }
+    if std::env::var("MAMORI_BENCH_ONLY").as_deref() == Ok("search") {
+        println!("| measure | result | goal |");
+        println!("| --- | --- | --- |");
+        search::run().await;
         return;
     }
     let dir = std::env::temp_dir().join(format!("mamori-bench-{}", std::process::id()));
@@ -253,6 +262,7 @@ async fn main() {
         p99.as_secs_f64() * 1e3
     );
     access_part(&bin).await;
+    search::run().await;
 }
 
 /// Access decisions over HTTP on the generated ward (issue 4).

@@ -535,6 +535,31 @@ impl FileStore {
         Ok(self.read_marks(index, 1)?[0])
     }
 
+    /// Every committed record marked pruned, ascending (one read of the
+    /// bitmap), so a verifier can check each mark against the record of
+    /// the prune that set it.
+    pub fn pruned_indexes(&self) -> Result<Vec<u64>, StoreError> {
+        let size = self.state.size;
+        let Some(bitmap) = self.bitmap()? else {
+            return Ok(Vec::new());
+        };
+        let mut buf = vec![0u8; size.div_ceil(8) as usize];
+        read_at_most(bitmap, &mut buf, 0)?;
+        let mut out = Vec::new();
+        for (b, &byte) in buf.iter().enumerate() {
+            if byte == 0 {
+                continue;
+            }
+            for bit in 0..8 {
+                let i = b as u64 * 8 + bit;
+                if byte & (1 << bit) != 0 && i < size {
+                    out.push(i);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The bitmap, if it exists. Read-only handles look for it again each
     /// time until it appears (a writer beside them creates it at its first
     /// prune); the writer knows it exists only if it opened or created it.

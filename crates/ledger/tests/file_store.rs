@@ -441,6 +441,7 @@ fn pruned_records_keep_their_proofs_and_verification() {
 
     let mut log = open(&d.0);
     assert_eq!(log.root(), old_root);
+    assert_eq!(log.store().pruned_indexes().expect("marks"), PRUNE.to_vec());
     let all = log.read_entries(0, 200).expect("read");
     for (i, e) in all.iter().enumerate() {
         let i = i as u64;
@@ -497,6 +498,9 @@ fn pruned_records_keep_their_proofs_and_verification() {
     let report = log.verify_all(Some(&cp));
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.pruned, PRUNE.len() as u64 + 50);
+    let mut marks: Vec<u64> = PRUNE.iter().copied().chain(100..150).collect();
+    marks.sort_unstable();
+    assert_eq!(log.store().pruned_indexes().expect("marks"), marks);
     // The bundles of pruned records cannot be served; hash tiles can.
     let t = mamori_ledger::Tile::parse_path("tile/entries/000.p/200").expect("tile");
     assert!(matches!(

@@ -478,3 +478,153 @@ both_engines!(
         assert_eq!(r.status, StatusCode::FORBIDDEN);
     }
 );
+
+/// Deletes record `victim`'s content behind Mamori's back and marks it
+/// pruned, as a prune would, but writes no `ledger.prune` record.
+async fn prune_behind_the_back(app: &TestApp, victim: u64) {
+    let sql = app.state.config().ledger.store == mamori_server::ledger::StoreKind::Sql
+        || app.state.db().engine() == mamori_server::db::Engine::Postgres;
+    if sql {
+        let mut conn = app.state.db().pool().acquire().await.unwrap();
+        let n = sqlx::query("UPDATE ledger_entries SET data = NULL WHERE idx = $1")
+            .bind(victim as i64)
+            .execute(&mut *conn)
+            .await
+            .unwrap()
+            .rows_affected();
+        assert_eq!(n, 1);
+    } else {
+        use std::os::unix::fs::FileExt;
+        let dir = app.dir.path().join("ledger/log");
+        let offsets = std::fs::read(dir.join("offsets.bin")).unwrap();
+        let end_of = |i: u64| {
+            let at = (i * 8) as usize;
+            u64::from_le_bytes(offsets[at..at + 8].try_into().unwrap())
+        };
+        let start = if victim == 0 { 0 } else { end_of(victim - 1) };
+        let end = end_of(victim);
+        let entries = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("entries.bin"))
+            .unwrap();
+        entries
+            .write_all_at(&vec![0u8; (end - start) as usize], start)
+            .unwrap();
+        let bitmap = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("pruned.bin"))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let _ = bitmap.read_at(&mut byte, victim / 8).unwrap();
+        byte[0] |= 1 << (victim % 8);
+        bitmap.write_all_at(&byte, victim / 8).unwrap();
+    }
+}
+
+both_engines!(
+    k16_2_1_a_pruned_mark_without_its_prune_record_is_found,
+    |app: TestApp| async move {
+        classify(&app, "facility", "general").await;
+        let fac = token(&app, "facility").await;
+        let old = post(&app, &fac, &["p1", "p2", "p3"], 0).await;
+        checkpoint(&app).await;
+        app.state.clock().advance(366 * DAY);
+        let fresh = post(&app, &fac, &["p4", "p5", "p6"], 0).await;
+        checkpoint(&app).await;
+        // A proper prune verifies, before and after its record reaches the
+        // ledger through the outbox.
+        let report = prune(&app).await;
+        assert!(report.general >= 3, "{report:?}");
+        for &i in &old {
+            assert_eq!(record_status(&app, &fac, i).await.status, StatusCode::GONE);
+        }
+        assert_intact(&app).await;
+        checkpoint(&app).await;
+        assert_intact(&app).await;
+        assert!(app.state.ledger().alarm().is_none());
+
+        // A record still within its retention, emptied and marked pruned
+        // behind Mamori's back: the tree still verifies by its stored leaf
+        // hash, but no ledger.prune record lists it.
+        let victim = fresh[1];
+        prune_behind_the_back(&app, victim).await;
+        assert_eq!(
+            record_status(&app, &fac, victim).await.status,
+            StatusCode::GONE
+        );
+        let v = app.state.ledger().verify().await.unwrap();
+        assert_eq!(v.first_bad, Some(victim), "{v:?}");
+        let problem = v.problem.unwrap();
+        assert!(
+            problem.contains(&format!("record {victim} "))
+                && problem.contains("no ledger.prune record"),
+            "{problem}"
+        );
+        assert!(app.state.ledger().alarm().is_some());
+
+        // A prune record that lists it does not make it right while the
+        // record is younger than the retention the prune states.
+        let mut conn = app.state.db().pool().acquire().await.unwrap();
+        sqlx::query(
+            "INSERT INTO records (time_us, actor, action, target, result, clause, detail)
+             VALUES ($1, 'mamori:scheduler', 'ledger.prune', 'ledger', 'success', 'K16.2.1', $2)",
+        )
+        .bind(app.state.clock().unix_micros())
+        .bind(
+            json!({ "classification": "general", "retention_days": 365, "count": 1,
+                    "ranges": [victim.to_string()] })
+            .to_string(),
+        )
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        drop(conn);
+        let v = app.state.ledger().verify().await.unwrap();
+        assert_eq!(v.first_bad, Some(victim), "{v:?}");
+        let problem = v.problem.unwrap();
+        assert!(
+            problem.contains("before its retention period (365 days)"),
+            "{problem}"
+        );
+    }
+);
+
+both_engines!(
+    k16_2_1_prune_records_are_kept_past_their_own_retention,
+    |app: TestApp| async move {
+        classify(&app, "facility", "general").await;
+        let fac = token(&app, "facility").await;
+        post(&app, &fac, &["k1", "k2"], 0).await;
+        checkpoint(&app).await;
+        app.state.clock().advance(366 * DAY);
+        checkpoint(&app).await;
+        prune(&app).await;
+        checkpoint(&app).await;
+        // Years later every general record of that time is gone but the
+        // prune records, which the pruned marks are checked against.
+        app.state.clock().advance(800 * DAY);
+        checkpoint(&app).await;
+        prune(&app).await;
+        let rows: Vec<(i64,)> = {
+            let mut conn = app.state.db().pool().acquire().await.unwrap();
+            sqlx::query_as(
+                "SELECT idx FROM ledger_index WHERE system = 'mamori' AND action = 'ledger.prune'",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+        };
+        assert!(!rows.is_empty());
+        for (i,) in rows {
+            assert_eq!(
+                record_status(&app, &fac, i as u64).await.status,
+                StatusCode::OK,
+                "prune record {i} keeps its content"
+            );
+        }
+        assert_intact(&app).await;
+    }
+);

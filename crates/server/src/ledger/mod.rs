@@ -24,7 +24,9 @@
 //! Retention (K16.2.1): after its period a record's content is pruned and
 //! its leaf hash kept, so every proof still verifies
 //! ([`Ledger::prune_expired`], run from the watch loop); nothing else
-//! deletes or edits a record.
+//! deletes or edits a record. Each prune is a `ledger.prune` record, and
+//! verification checks every pruned mark against them
+//! ([`Ledger::check_prunes`]).
 //!
 //! Mamori's own records are written by `records::append` into the `records`
 //! table in the same transaction as the change they record (so no change
@@ -941,7 +943,7 @@ impl Ledger {
             }
         }
         let trusted = last.and_then(|(_, body, _)| signed_body(&body).ok());
-        let v = match &self.0.backend {
+        let (v, pruned) = match &self.0.backend {
             Backend::File(log) => {
                 let snapshot = log
                     .read()
@@ -949,11 +951,33 @@ impl Ledger {
                     .store()
                     .snapshot()
                     .map_err(io)?;
-                tokio::task::spawn_blocking(move || verify_file(&snapshot, trusted.as_ref()))
-                    .await
-                    .map_err(io)?
+                tokio::task::spawn_blocking(move || {
+                    let v = verify_file(&snapshot, trusted.as_ref());
+                    let pruned = if v.problem.is_none() {
+                        snapshot.pruned_indexes().map_err(io)?
+                    } else {
+                        Vec::new()
+                    };
+                    Ok::<_, LedgerError>((v, pruned))
+                })
+                .await
+                .map_err(io)??
             }
-            Backend::Sql => self.verify_sql(trusted.as_ref()).await?,
+            Backend::Sql => {
+                let mut pruned = Vec::new();
+                let v = self.verify_sql(trusted.as_ref(), &mut pruned).await?;
+                (v, pruned)
+            }
+        };
+        // The marks are read before the prune records: a prune is recorded
+        // before (file log) or with (SQL log) its marks, so every mark seen
+        // has its record by now.
+        let v = match v.problem {
+            None if !pruned.is_empty() => match self.check_prunes(&pruned).await? {
+                Some((problem, index)) => Verified::bad(v.size, problem, Some(index)),
+                None => v,
+            },
+            _ => v,
         };
         if let Some(bad) = &v.problem {
             self.raise_alarm(bad.clone());
@@ -961,7 +985,106 @@ impl Ledger {
         Ok(v)
     }
 
-    async fn verify_sql(&self, trusted: Option<&Checkpoint>) -> Result<Verified, LedgerError> {
+    /// Checks every record marked pruned against the `ledger.prune`
+    /// records (K16.2.1): some prune record must list its index, and that
+    /// prune must have come after the retention period it states had
+    /// passed since the record's time (`time_us <= prune time − days`, as
+    /// [`Ledger::prune_expired`] decides). `pruned` is ascending. Returns
+    /// the first mark that fails, with the problem.
+    ///
+    /// The prune records are read from the ledger itself (found through
+    /// the search index, then decoded from their verified entries; a
+    /// `ledger.prune` record is never pruned) and, for those not yet moved
+    /// there by the outbox, from the records table. Content deleted and
+    /// marked pruned behind Mamori's back, or pruned early, is found here
+    /// even though the tree still verifies by the stored leaf hashes.
+    async fn check_prunes(&self, pruned: &[u64]) -> Result<Option<(String, u64)>, LedgerError> {
+        let mut spans: Vec<PruneSpan> = Vec::new();
+        let located = {
+            let mut conn = self.0.db.pool().acquire().await?;
+            let moved = store::outbox_position(&mut conn).await?;
+            for (time_us, detail) in store::unmoved_prunes(&mut conn, moved).await? {
+                if let Ok(d) = serde_json::from_str::<serde_json::Value>(&detail) {
+                    prune_spans(&d, time_us, &mut spans);
+                }
+            }
+            store::prune_record_indexes(&mut conn).await?
+        };
+        for idx in located {
+            // A prune record that cannot be read lists nothing.
+            let Ok(mut e) = self.read_entries(idx, 1).await else {
+                continue;
+            };
+            let Some(Some(bytes)) = e.pop() else { continue };
+            let Ok(rec) = AccessRecord::decode(&bytes) else {
+                continue;
+            };
+            if rec.system != "mamori" || rec.action != "ledger.prune" {
+                continue;
+            }
+            let d = rec
+                .detail
+                .as_deref()
+                .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok());
+            if let Some(d) = d {
+                prune_spans(&d["detail"], rec.time_micros, &mut spans);
+            }
+        }
+        spans.sort_unstable_by_key(|s| s.first);
+        // Sweep the marks in order; `open` holds the spans begun so far,
+        // the latest cutoff on top (spans already ended are dropped lazily:
+        // any under the top have an earlier cutoff and do not matter).
+        let mut open: std::collections::BinaryHeap<(i64, u64, i64)> = Default::default();
+        let mut next = 0;
+        let mut conn = self.0.db.pool().acquire().await?;
+        for run in index_ranges(pruned) {
+            let mut at = *run.start();
+            while at <= *run.end() {
+                let last = (*run.end()).min(at + 4999);
+                let times: std::collections::HashMap<u64, i64> =
+                    store::index_times(&mut conn, at, last)
+                        .await?
+                        .into_iter()
+                        .collect();
+                for i in at..=last {
+                    while next < spans.len() && spans[next].first <= i {
+                        let s = &spans[next];
+                        open.push((s.cutoff_us, s.last, s.days));
+                        next += 1;
+                    }
+                    while open.peek().is_some_and(|&(_, end, _)| end < i) {
+                        open.pop();
+                    }
+                    let Some(&(cutoff, _, days)) = open.peek() else {
+                        return Ok(Some((
+                            format!(
+                                "record {i} is marked pruned, but no ledger.prune record lists it"
+                            ),
+                            i,
+                        )));
+                    };
+                    // A record missing from the search index has no known
+                    // time; its listing is all that can be checked.
+                    if times.get(&i).is_some_and(|&t| t > cutoff) {
+                        return Ok(Some((
+                            format!(
+                                "record {i} was pruned before its retention period ({days} days) had passed"
+                            ),
+                            i,
+                        )));
+                    }
+                }
+                at = last + 1;
+            }
+        }
+        Ok(None)
+    }
+
+    async fn verify_sql(
+        &self,
+        trusted: Option<&Checkpoint>,
+        pruned: &mut Vec<u64>,
+    ) -> Result<Verified, LedgerError> {
         let size = self.size().await?;
         let mut v = StreamVerifier::new();
         let mut conn = self.0.db.pool().acquire().await?;
@@ -1018,6 +1141,9 @@ impl Ledger {
                         ))
                     }
                 };
+                if entry.is_none() {
+                    pruned.push(i);
+                }
                 if let Err(p) = v.push(entry, &stored) {
                     return Ok(Verified::bad(
                         size,
@@ -1057,8 +1183,11 @@ pub const GENERAL: &str = "general";
 
 /// Records examined per query while pruning.
 const PRUNE_PAGE: i64 = 2000;
-/// Index ranges listed in one `ledger.prune` record (keeps its detail small).
-const RANGES_PER_RECORD: usize = 200;
+/// Index ranges listed in one `ledger.prune` record: keeps its detail far
+/// below the ledger's [`mamori_ledger::record::MAX_DETAIL`] (100 ranges of
+/// two 20-digit indexes take under 4.5 KiB), so the whole list reaches the
+/// ledger, where verification reads it back.
+const RANGES_PER_RECORD: usize = 100;
 const DAY_US: i64 = 86_400 * 1_000_000;
 
 /// The classification of a record by its sender: the system's entry in
@@ -1090,6 +1219,40 @@ fn index_ranges(indexes: &[u64]) -> Vec<std::ops::RangeInclusive<u64>> {
         }
     }
     out
+}
+
+/// Indexes `first..=last` listed by one `ledger.prune` record, whose
+/// records had to be no newer than `cutoff_us` (its time less its
+/// retention of `days`).
+#[derive(Debug, Clone, Copy)]
+struct PruneSpan {
+    first: u64,
+    last: u64,
+    cutoff_us: i64,
+    days: i64,
+}
+
+/// The spans of one `ledger.prune` record's detail (`retention_days`,
+/// `ranges` as `a-b` or `a`), written at `time_us`.
+fn prune_spans(detail: &serde_json::Value, time_us: i64, out: &mut Vec<PruneSpan>) {
+    let Some(days) = detail["retention_days"].as_i64() else {
+        return;
+    };
+    let cutoff_us = time_us.saturating_sub(days.saturating_mul(DAY_US));
+    for r in detail["ranges"].as_array().into_iter().flatten() {
+        let Some(r) = r.as_str() else { continue };
+        let (a, b) = r.split_once('-').unwrap_or((r, r));
+        if let (Ok(first), Ok(last)) = (a.parse::<u64>(), b.parse::<u64>()) {
+            if first <= last {
+                out.push(PruneSpan {
+                    first,
+                    last,
+                    cutoff_us,
+                    days,
+                });
+            }
+        }
+    }
 }
 
 /// What one run of [`Ledger::prune_expired`] pruned.
@@ -1201,9 +1364,11 @@ impl Ledger {
     /// Prunes `indexes` (sorted) in the backend and records each span of
     /// up to [`RANGES_PER_RECORD`] ranges. On the SQL log the prune and its
     /// record commit together, under the writer's lock; on the file log the
-    /// prune is made durable first (under the log's write lock), then
-    /// recorded: a crash in between repeats the prune (a no-op) and its
-    /// record at the next run, as the progress was not saved.
+    /// prune is recorded first, then made durable (under the log's write
+    /// lock), so a pruned mark never exists without its record (which
+    /// verification checks): a crash in between leaves a record of a prune
+    /// not done, and the next run, as the progress was not saved, prunes
+    /// and records it again.
     async fn prune_indexes(
         &self,
         class: &str,
@@ -1239,6 +1404,9 @@ impl Ledger {
             }));
             match &self.0.backend {
                 Backend::File(log) => {
+                    let mut tx = self.0.db.begin().await?;
+                    crate::records::append(&mut tx, now_us, &rec).await?;
+                    tx.commit().await?;
                     let log = Arc::clone(log);
                     let list = idx.clone();
                     tokio::task::spawn_blocking(move || {
@@ -1250,9 +1418,6 @@ impl Ledger {
                     })
                     .await
                     .map_err(io)??;
-                    let mut tx = self.0.db.begin().await?;
-                    crate::records::append(&mut tx, now_us, &rec).await?;
-                    tx.commit().await?;
                 }
                 Backend::Sql => {
                     let postgres = self.0.db.engine() == Engine::Postgres;

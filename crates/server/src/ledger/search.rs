@@ -729,7 +729,23 @@ pub async fn analyse(
         Kind::FailedLogins => store::Extra::FailedLogins,
         Kind::AdminActions => store::Extra::AdminActions,
     };
-    let (total, mut matched) = store::counts(&mut conn, &f, &within, extra).await?;
+    let width = match kind {
+        Kind::Hourly => Some(HOUR_US),
+        Kind::Bulk | Kind::OutsideUnit => None,
+        _ => Some(DAY_US),
+    };
+    let bucket_rows = match width {
+        Some(w) => Some(store::buckets(&mut conn, &f, &within, extra, w).await?),
+        None => None,
+    };
+    // Plain histograms count every record in a bucket: no second pass.
+    let (total, mut matched) = match (&bucket_rows, extra) {
+        (Some(rows), store::Extra::None) => {
+            let n = rows.iter().map(|r| r.1).sum();
+            (n, n)
+        }
+        _ => store::counts(&mut conn, &f, &within, extra).await?,
+    };
     let mut out = Analysis {
         kind,
         from: rfc3339_jst(from),
@@ -747,14 +763,8 @@ pub async fn analyse(
         truncated: false,
         parameters: serde_json::json!({}),
     };
-    let width = match kind {
-        Kind::Hourly => Some(HOUR_US),
-        Kind::Bulk | Kind::OutsideUnit => None,
-        _ => Some(DAY_US),
-    };
-    if let Some(w) = width {
-        let rows = store::buckets(&mut conn, &f, &within, extra, w).await?;
-        out.buckets = dense(&rows, from, to, w);
+    if let (Some(w), Some(rows)) = (width, &bucket_rows) {
+        out.buckets = dense(rows, from, to, w);
         out.bucket_secs = Some(w / US);
     }
     match kind {
@@ -1486,7 +1496,16 @@ pub mod store {
         }
     }
 
-    /// (bucket number, count) of flagged records; bucket = (time + 9 h) / width.
+    /// (bucket number, count) of flagged records, buckets with none left
+    /// out; bucket = (time + 9 h) / width.
+    ///
+    /// With both ends of the range given (as every analysis gives them),
+    /// the buckets are a generated list and each is counted by its own
+    /// subquery on its slice of the range: every count is a range of a
+    /// `(…, time_us)` index, and neither engine sorts or hashes the rows.
+    /// A `GROUP BY` over the bucket expression made SQLite sort every row
+    /// of the range (about 1.2 s for the 3.3 million records of a month in
+    /// the 10-million-record benchmark; this way about 0.3 s).
     pub async fn buckets(
         conn: &mut Conn,
         f: &Filter,
@@ -1494,6 +1513,12 @@ pub mod store {
         e: Extra,
         width_us: i64,
     ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        if let (Some(from), Some(to)) = (f.from_us, f.to_us) {
+            // Bucket numbers truncate like the SQL below only from 0 on.
+            if from < to && from + JST_US >= 0 && width_us > 0 {
+                return bucket_counts(conn, f, within, e, width_us, from, to).await;
+            }
+        }
         let mut sql = Sql::new(&format!(
             "SELECT (li.time_us + {JST_US}) / {width_us}, COUNT(*) FROM ledger_index li WHERE "
         ));
@@ -1506,6 +1531,49 @@ pub mod store {
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect()
+    }
+
+    /// [`buckets`] over `from..to`, one counting subquery per bucket.
+    async fn bucket_counts(
+        conn: &mut Conn,
+        f: &Filter,
+        within: &Within,
+        e: Extra,
+        width_us: i64,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+        let mut sql = Sql::new("");
+        let first = sql.int((from + JST_US) / width_us);
+        let last = sql.int((to - 1 + JST_US) / width_us);
+        let lo = sql.int(from);
+        let hi = sql.int(to);
+        let cond = extra(&mut sql, e);
+        let rest = Filter {
+            from_us: None,
+            to_us: None,
+            ..f.clone()
+        };
+        let filters = conditions(&mut sql, &rest, within);
+        let start = format!("b.n * {width_us} - {JST_US}");
+        let end = format!("(b.n + 1) * {width_us} - {JST_US}");
+        sql.push(&format!(
+            "WITH RECURSIVE b(n) AS (SELECT CAST({first} AS BIGINT) UNION ALL SELECT n + 1 FROM b WHERE n < {last})
+             SELECT b.n, (SELECT COUNT(*) FROM ledger_index li
+               WHERE li.time_us >= CASE WHEN {start} < {lo} THEN {lo} ELSE {start} END
+                 AND li.time_us < CASE WHEN {end} > {hi} THEN {hi} ELSE {end} END
+                 AND {cond}{filters}) AS c
+             FROM b ORDER BY b.n"
+        ));
+        let rows = sql.fetch_all(conn).await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let (n, c): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+            if c > 0 {
+                out.push((n, c));
+            }
+        }
+        Ok(out)
     }
 
     type Counted = (String, i64, i64, i64);

@@ -420,7 +420,8 @@ pub async fn checkpointed_by(conn: &mut Conn, signed_at: i64) -> Result<u64, sql
 }
 
 /// Index rows `from <= idx < to` with `time_us <= max_time_us`, by index,
-/// at most `limit`: (idx, system).
+/// at most `limit`: (idx, system). Mamori's `ledger.prune` records are
+/// never due: they are what verification checks pruned records against.
 pub async fn due_by_index(
     conn: &mut Conn,
     from: u64,
@@ -430,6 +431,7 @@ pub async fn due_by_index(
 ) -> Result<Vec<(u64, String)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT idx, system FROM ledger_index WHERE idx >= $1 AND idx < $2 AND time_us <= $3
+           AND NOT (system = 'mamori' AND action = 'ledger.prune')
          ORDER BY idx LIMIT $4",
     )
     .bind(idx_i64(from))
@@ -445,7 +447,7 @@ pub async fn due_by_index(
 
 /// Index rows with `after_time < time_us <= upto_time` and `idx < below`,
 /// by (time, index) after the keyset `after`, at most `limit`:
-/// (idx, time_us, system).
+/// (idx, time_us, system). Never Mamori's `ledger.prune` records.
 pub async fn due_by_time(
     conn: &mut Conn,
     after_time: i64,
@@ -459,6 +461,7 @@ pub async fn due_by_time(
         "SELECT idx, time_us, system FROM ledger_index
          WHERE time_us > $1 AND time_us <= $2 AND idx < $3
            AND (time_us > $4 OR (time_us = $4 AND idx > $5))
+           AND NOT (system = 'mamori' AND action = 'ledger.prune')
          ORDER BY time_us, idx LIMIT $6",
     )
     .bind(after_time)
@@ -477,6 +480,51 @@ pub async fn due_by_time(
                 r.try_get(2)?,
             ))
         })
+        .collect()
+}
+
+/// Mamori's `ledger.prune` records not yet moved into the ledger (records
+/// table id above `moved`, the outbox position): (time_us, detail).
+pub async fn unmoved_prunes(
+    conn: &mut Conn,
+    moved: i64,
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT time_us, detail FROM records WHERE id > $1 AND action = 'ledger.prune' ORDER BY id",
+    )
+    .bind(moved)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Where the ledger's `ledger.prune` records are, by the search index.
+pub async fn prune_record_indexes(conn: &mut Conn) -> Result<Vec<u64>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT idx FROM ledger_index WHERE system = 'mamori' AND action = 'ledger.prune' ORDER BY idx",
+    )
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get::<i64, _>(0)?.max(0) as u64))
+        .collect()
+}
+
+/// (idx, time_us) of the index rows `first..=last`.
+pub async fn index_times(
+    conn: &mut Conn,
+    first: u64,
+    last: u64,
+) -> Result<Vec<(u64, i64)>, sqlx::Error> {
+    let rows = sqlx::query("SELECT idx, time_us FROM ledger_index WHERE idx >= $1 AND idx <= $2")
+        .bind(idx_i64(first))
+        .bind(idx_i64(last))
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get::<i64, _>(0)?.max(0) as u64, r.try_get(1)?)))
         .collect()
 }
 
