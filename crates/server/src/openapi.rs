@@ -50,6 +50,10 @@ use utoipa::OpenApi;
         crate::incidents::api::get_address, crate::incidents::api::put_address,
         crate::incidents::api::recurrence, crate::incidents::api::procedures,
         crate::incidents::api::write_procedure, crate::incidents::api::set_critical,
+        crate::audits::api::list, crate::audits::api::create, crate::audits::api::get, crate::audits::api::update,
+        crate::audits::api::close, crate::audits::api::add_auditor, crate::audits::api::add_finding,
+        crate::audits::api::findings, crate::audits::api::finding, crate::audits::api::follow_up,
+        crate::reports::api::json, crate::reports::api::pdf,
         openapi_doc,
     ),
     components(schemas(crate::web::error::Problem, crate::web::error::FieldError)),
@@ -64,6 +68,8 @@ use utoipa::OpenApi;
          (name = "cards", description = "IC cards as FIDO2 keys through WebAuthn (K11.2)"),
          (name = "incidents", description = "incident and failure reports walking the chain (K10), security incident response (K27, K25)"),
          (name = "failures", description = "failure records (K16.4, K10.4) and failure procedures (K26)"),
+         (name = "audits", description = "external audits ordered by the セキュリティ統括者: time-limited read-only auditor accounts, findings with owner, due date and follow-up to closure (K32.2)"),
+         (name = "reports", description = "the compiled inspection and audit report for the CIO and the 情報化推進本部, as JSON and PDF (K32.3–4)"),
          (name = "ledger", description = "the access-record ledger: C2SP tlog-tiles, signed-note checkpoints, RFC 9162 proofs (K16.2)"))
 )]
 pub struct ApiDoc;

@@ -212,6 +212,11 @@ permissions!(
     ViewFailureRecords,
     ManageFailureProcedures,
     ViewFailureProcedures,
+    ViewAudits,
+    ManageAudits,
+    ReadFindings,
+    FollowUpFindings,
+    ViewComplianceReport,
 );
 
 #[cfg(test)]

@@ -55,6 +55,11 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "failures.html",
     "failure_procedures.html",
     "failure_procedure.html",
+    "audits.html",
+    "audit.html",
+    "findings.html",
+    "finding.html",
+    "compliance_report.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -131,6 +136,10 @@ impl Chrome {
         if !actor.must_change && actor.scope(A::ReadIncidents).is_some() {
             nav.push(("/incidents", "nav.incidents"));
         }
+        // K32.2: owners of audit findings reach them even without ViewAudits.
+        if !actor.must_change && actor.scope(A::ViewAudits).is_none() && actor.scope(A::ReadFindings).is_some() {
+            nav.push(("/findings", "nav.findings"));
+        }
         let entries = [
             (A::ViewOrg, "/org", "nav.org"),
             (A::ViewPeople, "/people", "nav.people"),
@@ -155,6 +164,8 @@ impl Chrome {
                 "/failure-procedures",
                 "nav.failure_procedures",
             ),
+            (A::ViewAudits, "/audits", "nav.audits"),
+            (A::ViewComplianceReport, "/reports/compliance", "nav.compliance_report"),
         ];
         if !actor.must_change {
             nav.push(("/me/cards", "nav.my_cards"));
