@@ -83,7 +83,7 @@ async fn auditor(app: &TestApp, d: &mut Client, audit: i64) -> (Client, String, 
         .post_json("/api/v1/session", &json!({ "login": login, "password": otp }))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let pw = "Sango-Minato-Kaze-Tori47";
+    let pw = "Sazanami-Yuki-Tsuru-83";
     let r = c
         .put_json(
             "/api/v1/me/password",

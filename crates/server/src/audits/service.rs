@@ -356,6 +356,38 @@ pub struct FindingInput {
     pub due_on: String,
 }
 
+/// A clause as the policy writes it, `基準第11条第1項第2号` (or 要綱…),
+/// as an id, `K11.1.2`.
+fn ja_clause(s: &str) -> Option<String> {
+    let s: String = s
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+            _ => c,
+        })
+        .collect();
+    let (doc, rest) = if let Some(r) = s.strip_prefix("基準") {
+        ("K", r)
+    } else if let Some(r) = s.strip_prefix("要綱") {
+        ("Y", r)
+    } else {
+        return None;
+    };
+    let mut out = doc.to_string();
+    let mut rest = rest;
+    for (i, unit) in ["条", "項", "号"].iter().enumerate() {
+        let Some(r) = rest.strip_prefix('第') else { break };
+        let end = r.find(unit)?;
+        let n: u32 = r[..end].parse().ok()?;
+        if i > 0 {
+            out.push('.');
+        }
+        out.push_str(&n.to_string());
+        rest = &r[end + unit.len()..];
+    }
+    (rest.is_empty() && out.len() > 1).then_some(out)
+}
+
 /// Parses a list of clause ids; names the first bad one.
 pub fn parse_clauses(e: &mut Vec<FieldError>, field: &str, v: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -363,7 +395,8 @@ pub fn parse_clauses(e: &mut Vec<FieldError>, field: &str, v: &str) -> Vec<Strin
         .split(|c: char| c == ',' || c == '、' || c == '，' || c.is_whitespace())
         .filter(|p| !p.is_empty())
     {
-        match part.parse::<ClauseId>() {
+        let canonical = ja_clause(part).unwrap_or_else(|| part.to_string());
+        match canonical.parse::<ClauseId>() {
             Ok(id) => {
                 let s = id.to_string();
                 if !out.contains(&s) {
@@ -638,4 +671,23 @@ pub async fn open_findings(conn: &mut Conn, today: &str) -> Result<Vec<FindingSu
         today,
     )
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clauses_as_the_policy_writes_them() {
+        assert_eq!(ja_clause("基準第11条第1項第2号").as_deref(), Some("K11.1.2"));
+        assert_eq!(ja_clause("要綱第４条").as_deref(), Some("Y4"));
+        assert_eq!(ja_clause("基準第17条第3項").as_deref(), Some("K17.3"));
+        assert_eq!(ja_clause("基準第x条"), None);
+        assert_eq!(ja_clause("K17.3"), None);
+        let mut e = Vec::new();
+        assert_eq!(parse_clauses(&mut e, "c", "K17.3, 基準第11条第1項第2号、K17.3"), ["K17.3", "K11.1.2"]);
+        assert!(e.is_empty());
+        parse_clauses(&mut e, "c", "Z9");
+        assert_eq!(e[0].code, "finding.bad_clause");
+    }
 }
