@@ -5,6 +5,7 @@
 //! (`K16.2.1` = 基準 第16条 第2項 第1号).
 
 pub mod access;
+pub mod catalog;
 pub mod clause;
 pub mod password;
 pub mod permission;

@@ -99,10 +99,15 @@ pub enum Action {
     FollowUpFindings,
     /// Read the compiled inspection and audit report (K32.3–4).
     ViewComplianceReport,
+    /// Read the policy catalog: clauses, controls, versions and reviews
+    /// (SPEC §3.9). Everyone, external auditors included.
+    ViewCatalog,
+    /// Record a review of the policy and the version it produces (Y10, K34).
+    RecordPolicyReview,
 }
 
 impl Action {
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 39] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -140,6 +145,8 @@ impl Action {
         Action::ReadFindings,
         Action::FollowUpFindings,
         Action::ViewComplianceReport,
+        Action::ViewCatalog,
+        Action::RecordPolicyReview,
     ];
 
     pub fn code(self) -> &'static str {
@@ -181,6 +188,8 @@ impl Action {
             Action::ReadFindings => "read_findings",
             Action::FollowUpFindings => "follow_up_findings",
             Action::ViewComplianceReport => "view_compliance_report",
+            Action::ViewCatalog => "view_catalog",
+            Action::RecordPolicyReview => "record_policy_review",
         }
     }
 }
@@ -335,6 +344,14 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     (R::SecurityDirector, A::ViewComplianceReport, Ward),
     (R::SecurityChiefManager, A::ViewComplianceReport, Ward),
     (R::ExternalAuditor, A::ViewComplianceReport, Ward),
+    // SPEC §3.9: the catalog is read by everyone, auditors included. Y10 and
+    // K34 name no reviewer; the セキュリティ統括者 oversees the measures
+    // (Y4.2) and the CIO is responsible for all of it (Y4.1, K35), so the
+    // two record reviews and the versions they produce.
+    (R::Staff, A::ViewCatalog, Ward),
+    (R::ExternalAuditor, A::ViewCatalog, Ward),
+    (R::SecurityDirector, A::RecordPolicyReview, Ward),
+    (R::Cio, A::RecordPolicyReview, Ward),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.
@@ -384,6 +401,7 @@ mod tests {
                     | A::ViewAudits
                     | A::ReadFindings
                     | A::ViewComplianceReport
+                    | A::ViewCatalog
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");

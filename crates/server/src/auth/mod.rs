@@ -217,6 +217,8 @@ permissions!(
     ReadFindings,
     FollowUpFindings,
     ViewComplianceReport,
+    ViewCatalog,
+    RecordPolicyReview,
 );
 
 #[cfg(test)]
