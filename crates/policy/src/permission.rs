@@ -104,10 +104,26 @@ pub enum Action {
     ViewCatalog,
     /// Record a review of the policy and the version it produces (Y10, K34).
     RecordPolicyReview,
+    /// See the automatic compliance checks: the dashboard by clause and
+    /// department, trends, each check's items and history (Y8, K32).
+    ViewCompliance,
+    /// Run every compliance check now (they also run on a schedule).
+    RunChecks,
+    /// Hold training sessions and mark attendance (K9.1; a security
+    /// manager for their own units, K8.1.3.キ).
+    ManageTraining,
+    /// See the sessions meant for one and report one's own attendance (K9.3).
+    AttendTraining,
+    /// Read attendance and completion by department (K9).
+    ViewTrainingRecords,
+    /// Instruct the 情報化推進リーダー of one's 課 (K9.2).
+    InstructPromotionLeaders,
+    /// Acknowledge the security manager's instructions (K9.2, K8.1.5).
+    AcknowledgeInstructions,
 }
 
 impl Action {
-    pub const ALL: [Action; 39] = [
+    pub const ALL: [Action; 46] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -147,6 +163,13 @@ impl Action {
         Action::ViewComplianceReport,
         Action::ViewCatalog,
         Action::RecordPolicyReview,
+        Action::ViewCompliance,
+        Action::RunChecks,
+        Action::ManageTraining,
+        Action::AttendTraining,
+        Action::ViewTrainingRecords,
+        Action::InstructPromotionLeaders,
+        Action::AcknowledgeInstructions,
     ];
 
     pub fn code(self) -> &'static str {
@@ -190,6 +213,13 @@ impl Action {
             Action::ViewComplianceReport => "view_compliance_report",
             Action::ViewCatalog => "view_catalog",
             Action::RecordPolicyReview => "record_policy_review",
+            Action::ViewCompliance => "view_compliance",
+            Action::RunChecks => "run_checks",
+            Action::ManageTraining => "manage_training",
+            Action::AttendTraining => "attend_training",
+            Action::ViewTrainingRecords => "view_training_records",
+            Action::InstructPromotionLeaders => "instruct_promotion_leaders",
+            Action::AcknowledgeInstructions => "acknowledge_instructions",
         }
     }
 }
@@ -352,6 +382,34 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     (R::ExternalAuditor, A::ViewCatalog, Ward),
     (R::SecurityDirector, A::RecordPolicyReview, Ward),
     (R::Cio, A::RecordPolicyReview, Ward),
+    // Issue 7 point 9: the compliance dashboard is for the CIO and the
+    // セキュリティ統括者 (K8.1.1–2), and the セキュリティ総括管理者 who assists
+    // them and keeps Mamori (K8.1.4); auditors read it (K32.2). Those three
+    // may also order a run.
+    (R::Cio, A::ViewCompliance, Ward),
+    (R::SecurityDirector, A::ViewCompliance, Ward),
+    (R::SecurityChiefManager, A::ViewCompliance, Ward),
+    (R::ExternalAuditor, A::ViewCompliance, Ward),
+    (R::Cio, A::RunChecks, Ward),
+    (R::SecurityDirector, A::RunChecks, Ward),
+    (R::SecurityChiefManager, A::RunChecks, Ward),
+    // K9.1: the セキュリティ統括者 has training held for all staff, assisted
+    // by the セキュリティ総括管理者; a セキュリティ管理者 has their staff
+    // understand and practise the measures (K8.1.3.キ), in their units.
+    (R::SecurityDirector, A::ManageTraining, Ward),
+    (R::SecurityChiefManager, A::ManageTraining, Ward),
+    (R::SecurityManager, A::ManageTraining, Unit),
+    // K9.3: everyone takes part.
+    (R::Staff, A::AttendTraining, Unit),
+    (R::SecurityManager, A::ViewTrainingRecords, Unit),
+    (R::PromotionLeader, A::ViewTrainingRecords, Unit),
+    (R::SecurityChiefManager, A::ViewTrainingRecords, Ward),
+    (R::SecurityDirector, A::ViewTrainingRecords, Ward),
+    (R::Cio, A::ViewTrainingRecords, Ward),
+    (R::ExternalAuditor, A::ViewTrainingRecords, Ward),
+    // K9.2: the manager instructs the 情報化推進リーダー, who acknowledges.
+    (R::SecurityManager, A::InstructPromotionLeaders, Unit),
+    (R::PromotionLeader, A::AcknowledgeInstructions, Unit),
 ];
 
 /// The widest scope in which `role` may perform `action`, if at all.
@@ -402,6 +460,8 @@ mod tests {
                     | A::ReadFindings
                     | A::ViewComplianceReport
                     | A::ViewCatalog
+                    | A::ViewCompliance
+                    | A::ViewTrainingRecords
             );
             if writes {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");

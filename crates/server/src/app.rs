@@ -230,6 +230,10 @@ fn all_routes() -> Routes {
     let r = crate::audits::pages::routes(r);
     let r = crate::reports::api::routes(r);
     let r = crate::reports::pages::routes(r);
+    let r = crate::compliance::api::routes(r);
+    let r = crate::compliance::pages::routes(r);
+    let r = crate::training::api::routes(r);
+    let r = crate::training::pages::routes(r);
     crate::records::routes::routes(r)
 }
 
@@ -273,7 +277,9 @@ async fn healthz() -> &'static str {
 }
 
 /// Applies due personnel events now and then every minute (K17.3:
-/// promptly); escalates overdue incident steps (K10), sends the mail
+/// promptly), and runs the compliance checks when
+/// `compliance.check_interval_minutes` has passed since the last run;
+/// escalates overdue incident steps (K10), sends the mail
 /// outbox and marks lapsed grants ended every 15 seconds; keeps the
 /// decision engine current with changes other processes made (the `mamori`
 /// command line, other servers on the same PostgreSQL) every
@@ -306,6 +312,11 @@ pub fn spawn_background(state: AppState) -> tokio::task::JoinHandle<()> {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(applied = n, "personnel events applied"),
                         Err(e) => tracing::error!(error = %e, "applying personnel events failed"),
+                    }
+                    match crate::compliance::run_if_due(&state).await {
+                        Ok(Some(run)) => tracing::info!(run, "compliance checks ran"),
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(error = %e, "running the compliance checks failed"),
                     }
                 }
                 _ = quarter.tick() => {

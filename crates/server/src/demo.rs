@@ -593,11 +593,16 @@ pub async fn load_if_empty(state: &AppState) -> Result<Option<PathBuf>, DemoErro
         now,
     )
     .await?;
+    load_training(&mut tx, &units, &pids, today_d, now).await?;
     let rec = Record::new(Who::Cli, "demo.load", "ward", "Y4")
         .detail(serde_json::json!({ "people": PEOPLE.len(), "units": UNITS.len(), "date": today }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     crate::assets::service::after_commit(state).await;
+    // A first run of the compliance checks, so the dashboard has data.
+    crate::compliance::run_all_as(state, crate::compliance::Trigger::Schedule, &Who::Cli, None)
+        .await
+        .map_err(|e| DemoError::Other(e.to_string()))?;
     let path = state.config().data_dir.join("demo-accounts.txt");
     crate::app::write_private(&path, (lines.join("\n") + "\n").as_bytes())
         .map_err(|e| DemoError::Other(e.to_string()))?;
@@ -871,5 +876,74 @@ async fn load_assets(
         now,
     )
     .await?;
+    Ok(())
+}
+
+/// Training (K9): a required ward-wide session held a month ago that a few
+/// people missed (so the K9 check has items), a briefing for the 戸籍住民課
+/// to come, and an instruction from its manager to its 情報化推進リーダー.
+async fn load_training(
+    tx: &mut crate::db::Conn,
+    units: &HashMap<&str, OrgUnitId>,
+    pids: &[crate::ids::PersonId],
+    today: time::Date,
+    now: i64,
+) -> Result<(), DemoError> {
+    use crate::training::store::{self as training_store, NewSession};
+    let past = date_str(today - time::Duration::days(30));
+    let soon = date_str(today + time::Duration::days(14));
+    let chief = pids.get(2).map(|p| p.0);
+    let held = training_store::insert_session(
+        tx,
+        &NewSession {
+            title: "情報セキュリティ基礎研修",
+            held_on: &past,
+            description: "対策要綱と基準の趣旨、パスワードとICカードの扱い、事故の報告（基準第9条第1項）。",
+            audience: "all",
+            units: &[],
+            roles: &[],
+            required: true,
+            organiser_id: chief,
+            org_unit_id: None,
+        },
+        now,
+    )
+    .await?;
+    for (i, p) in pids.iter().enumerate() {
+        if i % 7 != 3 {
+            training_store::mark(tx, held, p.0, "organiser", chief, now).await?;
+        }
+    }
+    let koseki = units["koseki"];
+    training_store::insert_session(
+        tx,
+        &NewSession {
+            title: "マイナンバー利用事務系の取扱い説明会",
+            held_on: &soon,
+            description: "窓口端末の管理区域と持出し禁止の確認。",
+            audience: "units",
+            units: &[koseki.0],
+            roles: &[],
+            required: true,
+            organiser_id: chief,
+            org_unit_id: None,
+        },
+        now,
+    )
+    .await?;
+    let today_s = date_str(today);
+    let manager = org_store::holders(tx, Role::SecurityManager.code(), Some(koseki), &today_s).await?;
+    let leader = org_store::holders(tx, Role::PromotionLeader.code(), Some(koseki), &today_s).await?;
+    if let (Some((m, _)), Some((l, _))) = (manager.first(), leader.first()) {
+        training_store::insert_instruction(
+            tx,
+            koseki.0,
+            m.0,
+            l.0,
+            "課内の未受講者に基礎研修の資料を配布し、受講を報告させてください。",
+            now,
+        )
+        .await?;
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod audits;
 pub mod auth;
 pub mod cards;
 pub mod clock;
+pub mod compliance;
 pub mod config;
 pub mod db;
 pub mod demo;
@@ -22,6 +23,7 @@ pub mod records;
 pub mod reports;
 pub mod settings;
 pub mod tokens;
+pub mod training;
 pub mod web;
 
 pub use app::AppState;

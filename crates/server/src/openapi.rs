@@ -78,6 +78,15 @@ pub struct ApiDoc;
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "identity", responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn openapi_doc() {}
 
+/// The whole document: this one with the capabilities' own documents
+/// merged in (each keeps its paths beside its handlers).
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::compliance::api::ApiDoc::openapi());
+    doc.merge(crate::training::api::ApiDoc::openapi());
+    doc
+}
+
 pub async fn serve() -> impl IntoResponse {
-    axum::Json(ApiDoc::openapi())
+    axum::Json(document())
 }

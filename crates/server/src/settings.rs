@@ -116,6 +116,25 @@ pub const DEFS: &[SettingDef] = &[
         max: 10080,
         clause: "K10.3",
     },
+    // Issue 7: the automatic compliance checks run this often (and on
+    // demand); every run is kept, so the dashboard shows since when a check
+    // fails.
+    SettingDef {
+        key: "compliance.check_interval_minutes",
+        default: 60,
+        min: 5,
+        max: 10080,
+        clause: "K32.1",
+    },
+    // K16.2.2: the ledger's full verification (every 10 minutes by
+    // default) must have run within this many hours, else the check fails.
+    SettingDef {
+        key: "compliance.ledger_verify_max_age_hours",
+        default: 24,
+        min: 1,
+        max: 720,
+        clause: "K16.2.2",
+    },
     // Largest attachment to a report, in KiB (the request limit is 12 MiB).
     SettingDef {
         key: "incident.attachment_max_kb",

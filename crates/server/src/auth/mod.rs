@@ -219,6 +219,13 @@ permissions!(
     ViewComplianceReport,
     ViewCatalog,
     RecordPolicyReview,
+    ViewCompliance,
+    RunChecks,
+    ManageTraining,
+    AttendTraining,
+    ViewTrainingRecords,
+    InstructPromotionLeaders,
+    AcknowledgeInstructions,
 );
 
 #[cfg(test)]

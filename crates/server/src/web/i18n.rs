@@ -82,6 +82,7 @@ const JA_SOURCES: &[&str] = &[
     include_str!("../../i18n/ja-assets.toml"),
     include_str!("../../i18n/ja-cards.toml"),
     include_str!("../../i18n/ja-incidents.toml"),
+    include_str!("../../i18n/ja-compliance.toml"),
     mamori_policy::password::MESSAGES_JA,
     mamori_personnel_csv::MESSAGES_JA,
 ];
@@ -93,6 +94,7 @@ const EN_SOURCES: &[&str] = &[
     include_str!("../../i18n/en-assets.toml"),
     include_str!("../../i18n/en-cards.toml"),
     include_str!("../../i18n/en-incidents.toml"),
+    include_str!("../../i18n/en-compliance.toml"),
     mamori_policy::password::MESSAGES_EN,
     mamori_personnel_csv::MESSAGES_EN,
 ];

@@ -60,6 +60,10 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "findings.html",
     "finding.html",
     "compliance_report.html",
+    "compliance.html",
+    "compliance_check.html",
+    "training.html",
+    "training_session.html",
 );
 
 fn env() -> &'static Environment<'static> {
@@ -159,6 +163,8 @@ impl Chrome {
             (A::RequestAccess, "/access", "nav.access"),
             (A::ManageCards, "/cards", "nav.cards"),
             (A::ViewFailureRecords, "/failures", "nav.failures"),
+            (A::ViewCompliance, "/compliance", "nav.compliance"),
+            (A::AttendTraining, "/training", "nav.training"),
             (
                 A::ViewFailureProcedures,
                 "/failure-procedures",
