@@ -57,7 +57,10 @@ both_engines!(
             );
         }
         with_finding(&app).await;
+        // Two days of check runs make the compliance chart.
+        mamori_server::compliance::run_all(&app.state).await.unwrap();
         app.state.clock().advance(86_400);
+        mamori_server::compliance::run_all(&app.state).await.unwrap();
         let mut cio = app.logged_in(&login_with_role(&app, "最高情報統括責任者")).await;
         let r = cio.get("/api/v1/reports/compliance.pdf").await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -77,6 +80,7 @@ both_engines!(
             "重大",
             "（超過）",
             "未完了の指摘事項",
+            "遵守状況の推移",
         ] {
             assert!(text.contains(want), "{want:?} not in the PDF text:\n{text}");
         }
@@ -89,6 +93,12 @@ both_engines!(
         assert_eq!(j["totals"]["overdue_findings"], 1);
         let k18 = j["clauses"].as_array().unwrap().iter().find(|c| c["clause"] == "K18").cloned().unwrap();
         assert_eq!(k18["status"], "noncompliant");
+        // The clause table comes from the catalog, the checks feed it and the trend.
+        assert!(j["clauses"].as_array().unwrap().len() > 20);
+        assert!(j["policy_version"].is_string(), "{}", j["policy_version"]);
+        assert_eq!(j["trend"].as_array().unwrap().len(), 2, "{}", j["trend"]);
+        assert!(j["totals"]["checks"].as_i64().unwrap() >= 10);
+        assert!(page.text().contains("id=\"trend-chart\""));
         // The page's PDF link works too; staff may not read the report.
         assert_eq!(cio.get("/reports/compliance.pdf").await.status, StatusCode::OK);
         let mut s = app.logged_in(&plain_staff(&app, "企画課")).await;

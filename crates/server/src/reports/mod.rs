@@ -203,6 +203,62 @@ fn totals(
     }
 }
 
+/// The catalog's side of the clause table: every clause a control names,
+/// with its heading (the article's, for a paragraph or item) and the kinds
+/// of the controls serving it.
+pub fn catalog_input() -> ClauseInput {
+    use mamori_policy::catalog::catalog;
+    let cat = catalog();
+    let mut input = ClauseInput::default();
+    for control in &cat.controls {
+        for id in &control.clauses {
+            let heading = heading_of(cat, id);
+            let entry = input
+                .catalog
+                .entry(id.to_string())
+                .or_insert_with(|| (heading, vec![]));
+            let kind = control.kind.as_str();
+            if !entry.1.contains(&kind) {
+                entry.1.push(kind);
+            }
+        }
+    }
+    input
+}
+
+/// The heading of a clause or of the nearest clause above it that has one;
+/// else the clause's opening words.
+fn heading_of(cat: &mamori_policy::catalog::Catalog, id: &mamori_policy::ClauseId) -> String {
+    let mut cur = cat.clause(id);
+    let first = cur.map(|c| c.text_ja.chars().take(24).collect::<String>());
+    while let Some(c) = cur {
+        if let Some(h) = c.heading_ja.as_ref().filter(|h| !h.is_empty()) {
+            return h.trim_matches(|c| c == '（' || c == '）' || c == '(' || c == ')').to_string();
+        }
+        cur = c.parent.as_ref().and_then(|p| cat.clause(p));
+    }
+    first.unwrap_or_default()
+}
+
+/// Compliance over time: for each run of the checks, how many passed; the
+/// last run of each day.
+async fn trend(conn: &mut crate::db::Conn) -> Result<Vec<TrendPoint>, AppError> {
+    let mut runs: BTreeMap<i64, (i64, i64, i64)> = BTreeMap::new();
+    for def in crate::compliance::CHECKS {
+        for p in crate::compliance::history(conn, def.id, 400).await? {
+            let e = runs.entry(p.run_id).or_insert((p.run_at, 0, 0));
+            e.1 += i64::from(p.passed);
+            e.2 += 1;
+        }
+    }
+    let mut by_day: BTreeMap<String, TrendPoint> = BTreeMap::new();
+    for (_, (at, passed, total)) in runs {
+        let date = crate::clock::format_unix(at).chars().take(10).collect::<String>();
+        by_day.insert(date.clone(), TrendPoint { date, passed, total });
+    }
+    Ok(by_day.into_values().collect())
+}
+
 /// Gathers the report as of the ward's today.
 pub async fn build(state: &AppState) -> Result<ComplianceReport, AppError> {
     let today_d = state.clock().today();
@@ -219,16 +275,27 @@ pub async fn build(state: &AppState) -> Result<ComplianceReport, AppError> {
         (!a.overdue, rank(&a.severity), &a.due_on).cmp(&(!b.overdue, rank(&b.severity), &b.due_on))
     });
     let audits = crate::audits::store::list_audits(&mut conn, &today).await?;
-    let input = ClauseInput::default();
-    let trend = Vec::new();
+    let mut input = catalog_input();
+    for c in crate::compliance::latest(&mut conn).await? {
+        if let Some(passed) = c.passed {
+            input
+                .checks
+                .entry(c.clause.clone())
+                .or_default()
+                .push((c.title_ja.clone(), passed));
+        }
+    }
+    let trend = trend(&mut conn).await?;
     drop(conn);
+    let catalog = mamori_policy::catalog::catalog();
+    let policy_version = catalog.version_on(today_d).map(|v| v.label.clone());
     let clauses = clause_rows(&input, &open_findings);
     let totals = totals(&clauses, &input, &open_findings);
     Ok(ComplianceReport {
         as_of_wareki: mamori_policy::wareki::format_date_ja(today_d),
         as_of: today,
         generated_at: state.clock().unix(),
-        policy_version: None,
+        policy_version,
         totals,
         clauses,
         trend,
