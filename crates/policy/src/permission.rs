@@ -104,6 +104,15 @@ pub enum Action {
     ViewCatalog,
     /// Record a review of the policy and the version it produces (Y10, K34).
     RecordPolicyReview,
+    /// Order self-inspection campaigns, close them, and return a submitted
+    /// inspection for correction (K32.1, K32.3: the セキュリティ統括者).
+    ManageInspections,
+    /// Answer and submit one's department's self-inspection (K32.1, K29:
+    /// the セキュリティ管理者).
+    AnswerInspections,
+    /// See self-inspections: one's department's, or ward-wide with their
+    /// compilation (K32.1, K32.3).
+    ViewInspections,
     /// See the automatic compliance checks: the dashboard by clause and
     /// department, trends, each check's items and history (Y8, K32).
     ViewCompliance,
@@ -123,7 +132,8 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 46] = [
+    pub const ALL: [Action; 49] = [
+    pub const ALL: [Action; 44] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -163,6 +173,9 @@ impl Action {
         Action::ViewComplianceReport,
         Action::ViewCatalog,
         Action::RecordPolicyReview,
+        Action::ManageInspections,
+        Action::AnswerInspections,
+        Action::ViewInspections,
         Action::ViewCompliance,
         Action::RunChecks,
         Action::ManageTraining,
@@ -213,6 +226,9 @@ impl Action {
             Action::ViewComplianceReport => "view_compliance_report",
             Action::ViewCatalog => "view_catalog",
             Action::RecordPolicyReview => "record_policy_review",
+            Action::ManageInspections => "manage_inspections",
+            Action::AnswerInspections => "answer_inspections",
+            Action::ViewInspections => "view_inspections",
             Action::ViewCompliance => "view_compliance",
             Action::RunChecks => "run_checks",
             Action::ManageTraining => "manage_training",
@@ -382,6 +398,16 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     (R::ExternalAuditor, A::ViewCatalog, Ward),
     (R::SecurityDirector, A::RecordPolicyReview, Ward),
     (R::Cio, A::RecordPolicyReview, Ward),
+    // K32.1, K29: the セキュリティ統括者 orders self-inspections and receives
+    // them; each セキュリティ管理者 answers for their department; the
+    // compilation goes to the CIO (K32.3). Auditors read (K32.2).
+    (R::SecurityDirector, A::ManageInspections, Ward),
+    (R::SecurityManager, A::AnswerInspections, Unit),
+    (R::SecurityManager, A::ViewInspections, Unit),
+    (R::SecurityChiefManager, A::ViewInspections, Ward),
+    (R::SecurityDirector, A::ViewInspections, Ward),
+    (R::Cio, A::ViewInspections, Ward),
+    (R::ExternalAuditor, A::ViewInspections, Ward),
     // Issue 7 point 9: the compliance dashboard is for the CIO and the
     // セキュリティ統括者 (K8.1.1–2), and the セキュリティ総括管理者 who assists
     // them and keeps Mamori (K8.1.4); auditors read it (K32.2). Those three
@@ -460,6 +486,8 @@ mod tests {
                     | A::ReadFindings
                     | A::ViewComplianceReport
                     | A::ViewCatalog
+                    | A::ViewCatalog
+                    | A::ViewInspections
                     | A::ViewCompliance
                     | A::ViewTrainingRecords
             );
@@ -514,5 +542,21 @@ mod tests {
         assert_eq!(scope_for(R::Cio, A::HandleIncidents), Some(Ward));
         assert_eq!(scope_for(R::ExternalAuditor, A::HandleIncidents), None);
         assert_eq!(scope_for(R::Operator, A::ReportEmergencyAction), Some(Ward));
+    }
+
+    #[test]
+    fn k32_1_director_orders_managers_answer() {
+        assert_eq!(
+            scope_for(R::SecurityDirector, A::ManageInspections),
+            Some(Ward)
+        );
+        assert_eq!(scope_for(R::SecurityManager, A::ManageInspections), None);
+        assert_eq!(
+            scope_for(R::SecurityManager, A::AnswerInspections),
+            Some(Unit)
+        );
+        assert_eq!(scope_for(R::SecurityDirector, A::AnswerInspections), None);
+        assert_eq!(scope_for(R::Staff, A::ViewInspections), None);
+        assert_eq!(scope_for(R::Cio, A::ViewInspections), Some(Ward));
     }
 }

@@ -230,6 +230,8 @@ fn all_routes() -> Routes {
     let r = crate::audits::pages::routes(r);
     let r = crate::reports::api::routes(r);
     let r = crate::reports::pages::routes(r);
+    let r = crate::inspections::api::routes(r);
+    let r = crate::inspections::pages::routes(r);
     let r = crate::compliance::api::routes(r);
     let r = crate::compliance::pages::routes(r);
     let r = crate::training::api::routes(r);

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod identity;
 pub mod ids;
 pub mod incidents;
+pub mod inspections;
 pub mod ledger;
 pub mod mail;
 pub mod openapi;

@@ -143,6 +143,15 @@ pub const DEFS: &[SettingDef] = &[
         max: 10240,
         clause: "K10.1",
     },
+    // K32.1: largest evidence file of a self-inspection answer, in KiB
+    // (the request limit is 12 MiB).
+    SettingDef {
+        key: "inspection.evidence_max_kb",
+        default: 10240,
+        min: 16,
+        max: 10240,
+        clause: "K32.1",
+    },
 ];
 
 pub fn def(key: &str) -> Option<&'static SettingDef> {

@@ -167,6 +167,13 @@ pub static CHECKS: &[CheckDef] = &[
         title_en: "Everyone attended the required training",
         run: checks::training_unattended,
     },
+    CheckDef {
+        id: crate::inspections::check::ID,
+        clause: "K32.1",
+        title_ja: "各部署が自己点検を期限内に提出している",
+        title_en: "Every department filed its self-inspection by the deadline",
+        run: crate::inspections::check::run,
+    },
 ];
 
 /// The check with this id.

@@ -349,9 +349,13 @@ pub async fn download(
     let id = path_id(&id, "incident")?;
     let aid = path_id(&aid, "attachment")?;
     let (a, bytes) = attachments::read(&state, &req.actor, id, aid).await?;
-    // Served as a download whatever its type, so it never renders here.
-    let ascii: String = a
-        .file_name
+    Ok(file_download(&a.file_name, bytes))
+}
+
+/// A stored file served as a download whatever its type, so it never
+/// renders here (evidence of inspections is served the same way).
+pub(crate) fn file_download(file_name: &str, bytes: Vec<u8>) -> Response {
+    let ascii: String = file_name
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
@@ -361,8 +365,7 @@ pub async fn download(
             }
         })
         .collect();
-    let encoded: String = a
-        .file_name
+    let encoded: String = file_name
         .bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -372,7 +375,7 @@ pub async fn download(
             }
         })
         .collect();
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
             (
@@ -382,7 +385,7 @@ pub async fn download(
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 /// Record or correct the failure record of a report (K16.4).

@@ -141,6 +141,18 @@ pub async fn store_file(
         let mut conn = state.db().pool().acquire().await?;
         max_bytes(&mut conn).await?
     };
+    store_file_within(state, field, name, bytes, max).await
+}
+
+/// Checks and stores one file of at most `max` bytes (other capabilities
+/// keep their evidence the same way, under their own size setting).
+pub async fn store_file_within(
+    state: &AppState,
+    field: &str,
+    name: &str,
+    bytes: &[u8],
+    max: usize,
+) -> Result<Result<Stored, FieldError>, AppError> {
     let (name, ct) = match check(field, name, bytes, max) {
         Ok(v) => v,
         Err(e) => return Ok(Err(e)),
@@ -235,6 +247,14 @@ pub async fn attach(
     tx.commit().await?;
     state.ledger().poke();
     Ok(())
+}
+
+/// The content of a stored file, by its hash.
+pub async fn read_blob(state: &AppState, sha: &str) -> Result<Vec<u8>, AppError> {
+    let path = path_of(state, sha).ok_or(AppError::NotFound("attachment"))?;
+    tokio::fs::read(&path)
+        .await
+        .map_err(|e| AppError::Internal(format!("reading an attachment: {e}")))
 }
 
 /// An attachment's metadata and content, for someone who may see the report.

@@ -353,7 +353,7 @@ async fn render_new(
 
 /// Reads a multipart form whose first field must be the CSRF token: text
 /// fields, and files under `file_field`.
-async fn read_multipart(
+pub(crate) async fn read_multipart(
     actor: &Actor,
     multipart: Result<Multipart, MultipartRejection>,
     file_field: &str,
@@ -365,6 +365,25 @@ async fn read_multipart(
     ),
     PageError,
 > {
+    let (fields, files, errors) =
+        read_multipart_files(actor, multipart, file_field, |name| name == file_field).await?;
+    let files = files.into_iter().map(|(_, n, b)| (n, b)).collect();
+    Ok((fields, files, errors))
+}
+
+/// Files of a multipart form: (form field, file name, content).
+pub(crate) type FormFiles = Vec<(String, String, Vec<u8>)>;
+
+/// Reads a multipart form whose first field must be the CSRF token: text
+/// fields, and files under every field `is_file` names (errors reading
+/// them go to `error_field`).
+pub(crate) async fn read_multipart_files(
+    actor: &Actor,
+    multipart: Result<Multipart, MultipartRejection>,
+    error_field: &str,
+    is_file: impl Fn(&str) -> bool,
+) -> Result<(Vec<(String, String)>, FormFiles, Vec<FieldError>), PageError> {
+    let file_field = error_field;
     let bad_form = || PageError(AppError::invalid("form", "error.form_encoding", &[]));
     let mut mp = multipart.map_err(|_| bad_form())?;
     let csrf_ok = match mp.next_field().await {
@@ -394,11 +413,11 @@ async fn read_multipart(
             }
         };
         let name = field.name().unwrap_or("").to_string();
-        if name == file_field {
+        if is_file(&name) {
             let file_name = field.file_name().unwrap_or("").to_string();
             match field.bytes().await {
                 Ok(b) if file_name.is_empty() && b.is_empty() => {}
-                Ok(b) => files.push((file_name, b.to_vec())),
+                Ok(b) => files.push((name, file_name, b.to_vec())),
                 Err(_) => {
                     errors.push(FieldError::new(
                         file_field,
@@ -421,7 +440,7 @@ async fn read_multipart(
     Ok((fields, files, errors))
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields
         .iter()
         .find(|(k, _)| k == name)

@@ -60,6 +60,9 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "findings.html",
     "finding.html",
     "compliance_report.html",
+    "inspections.html",
+    "inspection_campaign.html",
+    "inspection.html",
     "compliance.html",
     "compliance_check.html",
     "training.html",
@@ -172,6 +175,7 @@ impl Chrome {
             ),
             (A::ViewAudits, "/audits", "nav.audits"),
             (A::ViewComplianceReport, "/reports/compliance", "nav.compliance_report"),
+            (A::ViewInspections, "/inspections", "nav.inspections"),
         ];
         if !actor.must_change {
             nav.push(("/me/cards", "nav.my_cards"));
