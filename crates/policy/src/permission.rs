@@ -133,7 +133,6 @@ pub enum Action {
 
 impl Action {
     pub const ALL: [Action; 49] = [
-    pub const ALL: [Action; 44] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,

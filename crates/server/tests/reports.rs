@@ -45,6 +45,14 @@ async fn with_finding(app: &TestApp) {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // A self-inspection campaign (K32.1), compiled into the report.
+    let r = d
+        .post_json(
+            "/api/v1/inspection-campaigns",
+            &json!({ "title": "令和8年度自己点検", "due_on": day(20) }),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
 }
 
 both_engines!(
@@ -81,6 +89,8 @@ both_engines!(
             "（超過）",
             "未完了の指摘事項",
             "遵守状況の推移",
+            "令和8年度自己点検",
+            "未着手",
         ] {
             assert!(text.contains(want), "{want:?} not in the PDF text:\n{text}");
         }
@@ -99,6 +109,9 @@ both_engines!(
         assert_eq!(j["trend"].as_array().unwrap().len(), 2, "{}", j["trend"]);
         assert!(j["totals"]["checks"].as_i64().unwrap() >= 10);
         assert!(page.text().contains("id=\"trend-chart\""));
+        assert_eq!(j["self_inspection"]["campaign"], "令和8年度自己点検");
+        assert!(j["self_inspection"]["departments"].as_i64().unwrap() > 0);
+        assert_eq!(j["self_inspection"]["submitted"], 0);
         // The page's PDF link works too; staff may not read the report.
         assert_eq!(cio.get("/reports/compliance.pdf").await.status, StatusCode::OK);
         let mut s = app.logged_in(&plain_staff(&app, "企画課")).await;

@@ -102,8 +102,10 @@ pub struct SelfInspection {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SelfInspectionRow {
     pub unit: String,
+    /// `not_started`, `draft`, `submitted` or `returned`.
     pub status: String,
-    pub answered: i64,
+    pub manager: Option<String>,
+    /// Answers "does not conform" or "partly" in the submitted inspection.
     pub noncompliant: i64,
 }
 
@@ -114,6 +116,9 @@ pub struct ClauseInput {
     pub catalog: BTreeMap<String, (String, Vec<&'static str>)>,
     /// Clause id → (check title, passed) for each automatic check.
     pub checks: BTreeMap<String, Vec<(String, bool)>>,
+    /// Clause id → departments' self-inspection answers that do not (fully)
+    /// conform, as notes.
+    pub attested_fail: BTreeMap<String, Vec<String>>,
 }
 
 /// The clause in Japanese, `基準第17条第3項`, or the id when it is not one.
@@ -128,6 +133,7 @@ fn clause_ja(id: &str) -> String {
 pub fn clause_rows(input: &ClauseInput, findings: &[FindingSummary]) -> Vec<ClauseRow> {
     let mut ids: Vec<String> = input.catalog.keys().cloned().collect();
     ids.extend(input.checks.keys().cloned());
+    ids.extend(input.attested_fail.keys().cloned());
     ids.extend(findings.iter().flat_map(|f| f.clauses.iter().cloned()));
     ids.sort_by_key(|id| sort_key(id));
     ids.dedup();
@@ -145,7 +151,8 @@ pub fn clause_rows(input: &ClauseInput, findings: &[FindingSummary]) -> Vec<Clau
                 .get(&id)
                 .cloned()
                 .unwrap_or_else(|| (String::new(), vec![]));
-            let status = if !failed.is_empty() || !fs.is_empty() {
+            let attested_fail = input.attested_fail.get(&id).cloned().unwrap_or_default();
+            let status = if !failed.is_empty() || !fs.is_empty() || !attested_fail.is_empty() {
                 "noncompliant"
             } else if passed > 0 {
                 "compliant"
@@ -160,6 +167,7 @@ pub fn clause_rows(input: &ClauseInput, findings: &[FindingSummary]) -> Vec<Clau
             };
             let mut note: Vec<String> = failed.iter().map(|s| s.to_string()).collect();
             note.extend(fs.iter().map(|f| f.title.clone()));
+            note.extend(attested_fail);
             ClauseRow {
                 clause_ja: clause_ja(&id),
                 clause: id,
@@ -259,6 +267,49 @@ async fn trend(conn: &mut crate::db::Conn) -> Result<Vec<TrendPoint>, AppError> 
     Ok(by_day.into_values().collect())
 }
 
+/// The latest self-inspection campaign compiled ward-wide (K32.1, K32.3);
+/// its nonconformities mark their clauses in the table.
+async fn self_inspection(
+    conn: &mut crate::db::Conn,
+    today: time::Date,
+    input: &mut ClauseInput,
+) -> Result<Option<SelfInspection>, AppError> {
+    let campaigns = crate::inspections::store::list_campaigns(conn, &date_str(today)).await?;
+    let Some(latest) = campaigns.first() else {
+        return Ok(None);
+    };
+    let c = crate::inspections::service::compile(conn, latest.id, today).await?;
+    for n in &c.nonconformities {
+        for clause in &n.clauses {
+            input
+                .attested_fail
+                .entry(clause.clone())
+                .or_default()
+                .push(format!("{}：{}", n.org_unit_name, n.title_ja));
+        }
+    }
+    let rows = c
+        .departments
+        .iter()
+        .map(|d| SelfInspectionRow {
+            unit: d.org_unit_name.clone(),
+            status: d.status.clone(),
+            manager: d.manager_name.clone(),
+            noncompliant: c
+                .nonconformities
+                .iter()
+                .filter(|n| n.org_unit_id == d.org_unit_id)
+                .count() as i64,
+        })
+        .collect();
+    Ok(Some(SelfInspection {
+        campaign: c.campaign.title.clone(),
+        departments: c.departments.len() as i64,
+        submitted: c.counts.submitted,
+        rows,
+    }))
+}
+
 /// Gathers the report as of the ward's today.
 pub async fn build(state: &AppState) -> Result<ComplianceReport, AppError> {
     let today_d = state.clock().today();
@@ -276,6 +327,7 @@ pub async fn build(state: &AppState) -> Result<ComplianceReport, AppError> {
     });
     let audits = crate::audits::store::list_audits(&mut conn, &today).await?;
     let mut input = catalog_input();
+    // (the self-inspection's nonconformities are added below)
     for c in crate::compliance::latest(&mut conn).await? {
         if let Some(passed) = c.passed {
             input
@@ -286,6 +338,7 @@ pub async fn build(state: &AppState) -> Result<ComplianceReport, AppError> {
         }
     }
     let trend = trend(&mut conn).await?;
+    let self_inspection = self_inspection(&mut conn, today_d, &mut input).await?;
     drop(conn);
     let catalog = mamori_policy::catalog::catalog();
     let policy_version = catalog.version_on(today_d).map(|v| v.label.clone());
@@ -301,7 +354,7 @@ pub async fn build(state: &AppState) -> Result<ComplianceReport, AppError> {
         trend,
         open_findings,
         audits,
-        self_inspection: None,
+        self_inspection,
     })
 }
 

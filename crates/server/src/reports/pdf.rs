@@ -339,6 +339,15 @@ fn finding_status_ja(s: &str) -> &'static str {
     }
 }
 
+fn inspection_status_ja(s: &str) -> &'static str {
+    match s {
+        "submitted" => "提出済",
+        "draft" => "作成中",
+        "returned" => "差戻し",
+        _ => "未着手",
+    }
+}
+
 fn phase_ja(s: &str) -> &'static str {
     match s {
         "planned" => "開始前",
@@ -499,14 +508,14 @@ fn layout(r: &ComplianceReport) -> Vec<Vec<Op>> {
                 .map(|x| {
                     vec![
                         (x.unit.clone(), BLACK),
-                        (x.status.clone(), BLACK),
-                        (x.answered.to_string(), BLACK),
+                        (inspection_status_ja(&x.status).to_string(), if x.status == "submitted" { BLACK } else { BAD }),
+                        (x.manager.clone().unwrap_or_else(|| "-".into()), BLACK),
                         (x.noncompliant.to_string(), if x.noncompliant > 0 { BAD } else { BLACK }),
                     ]
                 })
                 .collect();
             p.table(
-                &[("部署", 200.0), ("提出状況", 100.0), ("回答数", 80.0), ("不適合", 80.0)],
+                &[("部署", 180.0), ("提出状況", 90.0), ("セキュリティ管理者", 120.0), ("不適合の回答", 80.0)],
                 &rows,
             );
         }
