@@ -506,7 +506,10 @@ mod tests {
         }
         assert_eq!(scope_for(R::ExternalAuditor, A::ViewAudits), Some(Ward));
         assert_eq!(scope_for(R::ExternalAuditor, A::FollowUpFindings), None);
-        assert_eq!(scope_for(R::ExternalAuditor, A::ViewComplianceReport), Some(Ward));
+        assert_eq!(
+            scope_for(R::ExternalAuditor, A::ViewComplianceReport),
+            Some(Ward)
+        );
         assert_eq!(scope_for(R::Staff, A::ViewComplianceReport), None);
     }
 

@@ -50,7 +50,8 @@ fn wareki(app: &TestApp, offset: i64) -> String {
 }
 
 async fn director(app: &TestApp) -> Client {
-    app.logged_in(&login_with_role(app, "セキュリティ統括者")).await
+    app.logged_in(&login_with_role(app, "セキュリティ統括者"))
+        .await
 }
 
 /// Orders an audit from `from` to `to` days from today; returns its id.
@@ -80,7 +81,10 @@ async fn auditor(app: &TestApp, d: &mut Client, audit: i64) -> (Client, String, 
     let otp = a["one_time_password"].as_str().unwrap().to_string();
     let mut c = app.client();
     let r = c
-        .post_json("/api/v1/session", &json!({ "login": login, "password": otp }))
+        .post_json(
+            "/api/v1/session",
+            &json!({ "login": login, "password": otp }),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let pw = "Sazanami-Yuki-Tsuru-83";
@@ -152,7 +156,10 @@ both!(
         let before = records_with(&app, "auth.login").await;
         let mut again = app.client();
         let r = again
-            .post_json("/api/v1/session", &json!({ "login": login, "password": pw }))
+            .post_json(
+                "/api/v1/session",
+                &json!({ "login": login, "password": pw }),
+            )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
         assert_eq!(r.json()["code"], "error.auditor_expired");
@@ -180,7 +187,9 @@ both!(
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
         assert_eq!(a.get("/api/v1/audits").await.status, StatusCode::OK);
-        let r = d.post_json(&format!("/api/v1/audits/{audit}/close"), &json!({})).await;
+        let r = d
+            .post_json(&format!("/api/v1/audits/{audit}/close"), &json!({}))
+            .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
         let r = a.get("/api/v1/audits").await;
         assert_eq!(r.json()["code"], "error.auditor_audit_closed");
@@ -210,7 +219,10 @@ both!(
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
         assert_eq!(r.json()["code"], "error.auditor_not_yet");
-        assert!(r.json()["detail"].as_str().unwrap().contains(&wareki(&app, 2)));
+        assert!(r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&wareki(&app, 2)));
         // On the first day the account works.
         app.state.clock().advance(2 * 86_400);
         let r = c
@@ -251,10 +263,19 @@ both!(
         assert_eq!(list[0]["overdue"], false);
         let other = manager_of(&app, "企画課");
         let mut x = app.logged_in(&other).await;
-        assert_eq!(x.get("/api/v1/audit-findings").await.json()["findings"], json!([]));
-        assert_eq!(x.get(&format!("/api/v1/audit-findings/{id}")).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            x.get("/api/v1/audit-findings").await.json()["findings"],
+            json!([])
+        );
+        assert_eq!(
+            x.get(&format!("/api/v1/audit-findings/{id}")).await.status,
+            StatusCode::NOT_FOUND
+        );
         let r = x
-            .post_json(&format!("/api/v1/audit-findings/{id}/entries"), &json!({ "kind": "progress", "note": "x" }))
+            .post_json(
+                &format!("/api/v1/audit-findings/{id}/entries"),
+                &json!({ "kind": "progress", "note": "x" }),
+            )
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
 
@@ -265,30 +286,56 @@ both!(
         assert_eq!(r.json()["findings"][0]["overdue"], true);
         let page = d.get("/audits").await.text();
         assert!(page.contains("退職者のアカウントが残存"), "{page}");
-        assert_eq!(d.get(&format!("/api/v1/audits/{audit}")).await.json()["overdue_findings"], 1);
+        assert_eq!(
+            d.get(&format!("/api/v1/audits/{audit}")).await.json()["overdue_findings"],
+            1
+        );
 
         // Follow-up: progress, then close (a note is required), by the owner.
         let url = format!("/api/v1/audit-findings/{id}/entries");
-        let r = o.post_json(&url, &json!({ "kind": "progress", "note": "1件を無効化した" })).await;
+        let r = o
+            .post_json(
+                &url,
+                &json!({ "kind": "progress", "note": "1件を無効化した" }),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         assert_eq!(r.json()["status"], "in_progress");
-        let r = o.post_json(&url, &json!({ "kind": "close", "note": "" })).await;
+        let r = o
+            .post_json(&url, &json!({ "kind": "close", "note": "" }))
+            .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(field(&r), "note");
-        let r = o.post_json(&url, &json!({ "kind": "finish", "note": "x" })).await;
+        let r = o
+            .post_json(&url, &json!({ "kind": "finish", "note": "x" }))
+            .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(field(&r), "kind");
-        let r = o.post_json(&url, &json!({ "kind": "close", "note": "残る1件も無効化し、退職時の手順を改めた" })).await;
+        let r = o
+            .post_json(
+                &url,
+                &json!({ "kind": "close", "note": "残る1件も無効化し、退職時の手順を改めた" }),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         assert_eq!(r.json()["status"], "closed");
         assert_eq!(r.json()["overdue"], false);
         assert_eq!(r.json()["entries"].as_array().unwrap().len(), 2);
-        let r = o.post_json(&url, &json!({ "kind": "close", "note": "again" })).await;
+        let r = o
+            .post_json(&url, &json!({ "kind": "close", "note": "again" }))
+            .await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         // Only the 統括者 reopens.
-        let r = o.post_json(&url, &json!({ "kind": "reopen", "note": "やはり" })).await;
+        let r = o
+            .post_json(&url, &json!({ "kind": "reopen", "note": "やはり" }))
+            .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
-        let r = d.post_json(&url, &json!({ "kind": "reopen", "note": "検証で1件残存を確認" })).await;
+        let r = d
+            .post_json(
+                &url,
+                &json!({ "kind": "reopen", "note": "検証で1件残存を確認" }),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         assert_eq!(r.json()["status"], "open");
         assert_eq!(records_with(&app, "audit.finding_close").await, 1);
@@ -299,14 +346,26 @@ both!(
         let page = o.get(&format!("/findings/{id}")).await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.text().contains("検証で1件残存を確認"));
-        let r = o.post_form(&format!("/findings/{id}/entries"), &[("kind", "close"), ("note", "")]).await;
+        let r = o
+            .post_form(
+                &format!("/findings/{id}/entries"),
+                &[("kind", "close"), ("note", "")],
+            )
+            .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(r.text().contains("入力してください"), "{}", r.text());
         let r = o
-            .post_form(&format!("/findings/{id}/entries"), &[("kind", "close"), ("note", "全件無効化を確認")])
+            .post_form(
+                &format!("/findings/{id}/entries"),
+                &[("kind", "close"), ("note", "全件無効化を確認")],
+            )
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-        assert!(o.get("/findings").await.text().contains("退職者のアカウントが残存"));
+        assert!(o
+            .get("/findings")
+            .await
+            .text()
+            .contains("退職者のアカウントが残存"));
         // Every page in English too.
         for (path, want) in [
             ("/audits".to_string(), "External audits"),
@@ -314,7 +373,9 @@ both!(
             ("/findings".to_string(), "Audit findings"),
             (format!("/findings/{id}"), "Follow-up"),
         ] {
-            let r = d.request_with_cookie(axum::http::Method::GET, &path, "mamori_lang=en").await;
+            let r = d
+                .request_with_cookie(axum::http::Method::GET, &path, "mamori_lang=en")
+                .await;
             assert_eq!(r.status, StatusCode::OK, "{path}");
             assert!(r.text().contains(want), "{path}: {}", r.text());
         }
@@ -341,12 +402,22 @@ both!(
             (with("starts_on", json!(12)), "starts_on"),
         ] {
             let r = d.post_json("/api/v1/audits", &body).await;
-            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", r.text());
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{body}: {}",
+                r.text()
+            );
             let f = field(&r);
-            assert!(f == want || (want == "body" && f.contains("extra")) , "{body}: {f}");
+            assert!(
+                f == want || (want == "body" && f.contains("extra")),
+                "{body}: {f}"
+            );
         }
         // 和暦 dates are understood.
-        let r = d.post_json("/api/v1/audits", &with("ends_on", json!(wareki(&app, 5)))).await;
+        let r = d
+            .post_json("/api/v1/audits", &with("ends_on", json!(wareki(&app, 5))))
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         let audit = r.json()["id"].as_i64().unwrap();
 
@@ -359,43 +430,110 @@ both!(
         };
         let url = format!("/api/v1/audits/{audit}/findings");
         for (body, want, code) in [
-            (fwith("severity", json!("catastrophic")), "severity", "finding.bad_severity"),
-            (fwith("due_on", json!("yesterday")), "due_on", "field.bad_date"),
-            (fwith("due_on", json!(day(&app, -1))), "due_on", "finding.due_in_past"),
-            (fwith("due_on", json!("2026-02-30")), "due_on", "field.bad_date"),
-            (fwith("clauses", json!("Z99")), "clauses", "finding.bad_clause"),
+            (
+                fwith("severity", json!("catastrophic")),
+                "severity",
+                "finding.bad_severity",
+            ),
+            (
+                fwith("due_on", json!("yesterday")),
+                "due_on",
+                "field.bad_date",
+            ),
+            (
+                fwith("due_on", json!(day(&app, -1))),
+                "due_on",
+                "finding.due_in_past",
+            ),
+            (
+                fwith("due_on", json!("2026-02-30")),
+                "due_on",
+                "field.bad_date",
+            ),
+            (
+                fwith("clauses", json!("Z99")),
+                "clauses",
+                "finding.bad_clause",
+            ),
             (fwith("clauses", json!("")), "clauses", "field.required"),
-            (fwith("owner", json!("no-such-person")), "owner", "finding.no_such_owner"),
+            (
+                fwith("owner", json!("no-such-person")),
+                "owner",
+                "finding.no_such_owner",
+            ),
         ] {
             let r = d.post_json(&url, &body).await;
-            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", r.text());
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{body}: {}",
+                r.text()
+            );
             assert_eq!(field(&r), want, "{body}");
             assert_eq!(r.json()["errors"][0]["code"], code, "{body}");
         }
         assert_eq!(records_with(&app, "audit.finding_create").await, 0);
         // Unknown ids are 404s, not 500s.
-        assert_eq!(d.post_json("/api/v1/audits/999/findings", &fbase).await.status, StatusCode::NOT_FOUND);
-        assert_eq!(d.get("/api/v1/audits/abc").await.status, StatusCode::NOT_FOUND);
-        assert_eq!(d.get("/api/v1/audit-findings?status=late").await.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(d.get("/api/v1/audit-findings?severity=x").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            d.post_json("/api/v1/audits/999/findings", &fbase)
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            d.get("/api/v1/audits/abc").await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            d.get("/api/v1/audit-findings?status=late").await.status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            d.get("/api/v1/audit-findings?severity=x").await.status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
 
         // The page form re-renders with the message and what was typed.
         let r = d
-            .post_form("/audits", &[("title", "入力を保持する監査"), ("scope", "範囲"), ("auditor_org", "監査法人"),
-                                     ("starts_on", "2026-99-01"), ("ends_on", "")])
+            .post_form(
+                "/audits",
+                &[
+                    ("title", "入力を保持する監査"),
+                    ("scope", "範囲"),
+                    ("auditor_org", "監査法人"),
+                    ("starts_on", "2026-99-01"),
+                    ("ends_on", ""),
+                ],
+            )
             .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         let t = r.text();
         assert!(t.contains("入力を保持する監査"), "{t}");
-        assert!(t.contains("2026-99-01") && t.contains("読み取れません"), "{t}");
+        assert!(
+            t.contains("2026-99-01") && t.contains("読み取れません"),
+            "{t}"
+        );
         let r = d
-            .post_form(&format!("/audits/{audit}/findings"), &[("title", "重要度不明"), ("severity", "catastrophic"),
-                       ("clauses", "K17.3"), ("owner", &owner), ("due_on", &day(&app, 3))])
+            .post_form(
+                &format!("/audits/{audit}/findings"),
+                &[
+                    ("title", "重要度不明"),
+                    ("severity", "catastrophic"),
+                    ("clauses", "K17.3"),
+                    ("owner", &owner),
+                    ("due_on", &day(&app, 3)),
+                ],
+            )
             .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(r.text().contains("重要度不明") && r.text().contains("catastrophic"), "{}", r.text());
+        assert!(
+            r.text().contains("重要度不明") && r.text().contains("catastrophic"),
+            "{}",
+            r.text()
+        );
         // A closed audit takes no more findings.
-        d.post_json(&format!("/api/v1/audits/{audit}/close"), &json!({})).await;
+        d.post_json(&format!("/api/v1/audits/{audit}/close"), &json!({}))
+            .await;
         let r = d.post_json(&url, &fbase).await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         assert_eq!(r.json()["code"], "audit.closed");

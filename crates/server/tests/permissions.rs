@@ -773,7 +773,12 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
     ("POST", "/api/v1/audits", Body::Json("{}"), "nnnnnnnynn"),
     ("GET", "/api/v1/audits/{id}", Body::None, "nnnnnnyyyy"),
     ("PUT", "/api/v1/audits/{id}", Body::Json("{}"), "nnnnnnnynn"),
-    ("POST", "/api/v1/audits/{id}/close", Body::None, "nnnnnnnynn"),
+    (
+        "POST",
+        "/api/v1/audits/{id}/close",
+        Body::None,
+        "nnnnnnnynn",
+    ),
     (
         "POST",
         "/api/v1/audits/{id}/auditors",
@@ -787,7 +792,12 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         "nnnnnnnynn",
     ),
     ("GET", "/api/v1/audit-findings", Body::None, "nyyyyyyyyy"),
-    ("GET", "/api/v1/audit-findings/{id}", Body::None, "nyyyyyyyyy"),
+    (
+        "GET",
+        "/api/v1/audit-findings/{id}",
+        Body::None,
+        "nyyyyyyyyy",
+    ),
     (
         "POST",
         "/api/v1/audit-findings/{id}/entries",
@@ -799,13 +809,33 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
     ("GET", "/audits/{id}", Body::None, "nnnnnnyyyy"),
     ("POST", "/audits/{id}", Body::Form(&[]), "nnnnnnnynn"),
     ("POST", "/audits/{id}/close", Body::Form(&[]), "nnnnnnnynn"),
-    ("POST", "/audits/{id}/auditors", Body::Form(&[]), "nnnnnnnynn"),
-    ("POST", "/audits/{id}/findings", Body::Form(&[]), "nnnnnnnynn"),
+    (
+        "POST",
+        "/audits/{id}/auditors",
+        Body::Form(&[]),
+        "nnnnnnnynn",
+    ),
+    (
+        "POST",
+        "/audits/{id}/findings",
+        Body::Form(&[]),
+        "nnnnnnnynn",
+    ),
     ("GET", "/findings", Body::None, "nyyyyyyyyy"),
     ("GET", "/findings/{id}", Body::None, "nyyyyyyyyy"),
-    ("POST", "/findings/{id}/entries", Body::Form(&[]), "nyyyyyyyyn"),
+    (
+        "POST",
+        "/findings/{id}/entries",
+        Body::Form(&[]),
+        "nyyyyyyyyn",
+    ),
     // The compiled report (K32.3–4): the CIO, the 統括者, the 総括管理者, auditors.
-    ("GET", "/api/v1/reports/compliance", Body::None, "nnnnnnyyyy"),
+    (
+        "GET",
+        "/api/v1/reports/compliance",
+        Body::None,
+        "nnnnnnyyyy",
+    ),
     (
         "GET",
         "/api/v1/reports/compliance.pdf",

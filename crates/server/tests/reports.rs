@@ -18,14 +18,22 @@ fn pdf_text(bytes: &[u8]) -> String {
         .arg(&path)
         .arg("-")
         .output()
-        .expect("pdftotext (Debian poppler-utils) must be installed: apt-get install poppler-utils");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        .expect(
+            "pdftotext (Debian poppler-utils) must be installed: apt-get install poppler-utils",
+        );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// An audit with one overdue-to-be finding, so the report has content.
 async fn with_finding(app: &TestApp) {
-    let mut d = app.logged_in(&login_with_role(app, "セキュリティ統括者")).await;
+    let mut d = app
+        .logged_in(&login_with_role(app, "セキュリティ統括者"))
+        .await;
     let today = app.state.clock().today();
     let day = |n: i64| mamori_server::clock::date_str(today + time::Duration::days(n));
     let r = d
@@ -66,10 +74,16 @@ both_engines!(
         }
         with_finding(&app).await;
         // Two days of check runs make the compliance chart.
-        mamori_server::compliance::run_all(&app.state).await.unwrap();
+        mamori_server::compliance::run_all(&app.state)
+            .await
+            .unwrap();
         app.state.clock().advance(86_400);
-        mamori_server::compliance::run_all(&app.state).await.unwrap();
-        let mut cio = app.logged_in(&login_with_role(&app, "最高情報統括責任者")).await;
+        mamori_server::compliance::run_all(&app.state)
+            .await
+            .unwrap();
+        let mut cio = app
+            .logged_in(&login_with_role(&app, "最高情報統括責任者"))
+            .await;
         let r = cio.get("/api/v1/reports/compliance.pdf").await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(r.content_type(), "application/pdf");
@@ -101,7 +115,13 @@ both_engines!(
         let j = cio.get("/api/v1/reports/compliance").await.json();
         assert_eq!(j["as_of_wareki"], today.as_str());
         assert_eq!(j["totals"]["overdue_findings"], 1);
-        let k18 = j["clauses"].as_array().unwrap().iter().find(|c| c["clause"] == "K18").cloned().unwrap();
+        let k18 = j["clauses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["clause"] == "K18")
+            .cloned()
+            .unwrap();
         assert_eq!(k18["status"], "noncompliant");
         // The clause table comes from the catalog, the checks feed it and the trend.
         assert!(j["clauses"].as_array().unwrap().len() > 20);
@@ -113,10 +133,19 @@ both_engines!(
         assert!(j["self_inspection"]["departments"].as_i64().unwrap() > 0);
         assert_eq!(j["self_inspection"]["submitted"], 0);
         // The page's PDF link works too; staff may not read the report.
-        assert_eq!(cio.get("/reports/compliance.pdf").await.status, StatusCode::OK);
+        assert_eq!(
+            cio.get("/reports/compliance.pdf").await.status,
+            StatusCode::OK
+        );
         let mut s = app.logged_in(&plain_staff(&app, "企画課")).await;
-        assert_eq!(s.get("/api/v1/reports/compliance.pdf").await.status, StatusCode::FORBIDDEN);
-        assert_eq!(s.get("/reports/compliance").await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            s.get("/api/v1/reports/compliance.pdf").await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            s.get("/reports/compliance").await.status,
+            StatusCode::FORBIDDEN
+        );
     }
 );
 
@@ -129,11 +158,16 @@ async fn k32_3_missing_font_gives_a_clear_503() {
     else {
         return;
     };
-    let mut d = app.logged_in(&login_with_role(&app, "セキュリティ統括者")).await;
+    let mut d = app
+        .logged_in(&login_with_role(&app, "セキュリティ統括者"))
+        .await;
     let r = d.get("/api/v1/reports/compliance.pdf").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
     assert_eq!(r.json()["code"], "report.font_missing");
-    assert!(r.json()["detail"].as_str().unwrap().contains("report.font_path"));
+    assert!(r.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("report.font_path"));
     let r = d.get("/reports/compliance.pdf").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.text().contains("report.font_path"));

@@ -177,7 +177,13 @@ pub(crate) fn finding_filter(
         None | Some("all") => {}
         Some("open") => f.open_only = true,
         Some("overdue") => f.overdue_only = true,
-        Some(_) => return Err(AppError::invalid("status", "finding.bad_status_filter", &[])),
+        Some(_) => {
+            return Err(AppError::invalid(
+                "status",
+                "finding.bad_status_filter",
+                &[],
+            ))
+        }
     }
     if let Some(s) = given(&q.severity) {
         if !SEVERITIES.contains(&s.as_str()) {

@@ -43,13 +43,27 @@ struct Failed {
 }
 
 impl Failed {
-    fn from(form: &'static str, typed: Value, e: AppError) -> Result<(Failed, StatusCode), AppError> {
+    fn from(
+        form: &'static str,
+        typed: Value,
+        e: AppError,
+    ) -> Result<(Failed, StatusCode), AppError> {
         let (errors, status) = match e {
             AppError::Invalid(errors) => (errors, StatusCode::UNPROCESSABLE_ENTITY),
-            AppError::Conflict(code) => (vec![FieldError::new("form", code, &[])], StatusCode::CONFLICT),
+            AppError::Conflict(code) => (
+                vec![FieldError::new("form", code, &[])],
+                StatusCode::CONFLICT,
+            ),
             other => return Err(other),
         };
-        Ok((Failed { form, typed, errors }, status))
+        Ok((
+            Failed {
+                form,
+                typed,
+                errors,
+            },
+            status,
+        ))
     }
 }
 
@@ -80,8 +94,23 @@ fn form_fields<T: serde::de::DeserializeOwned>(
         .map_err(|e| AppError::invalid("form", "error.form_fields", &[("detail", e.to_string())]))
 }
 
-const AUDIT_FIELDS: &[&str] = &["title", "scope", "auditor_org", "starts_on", "ends_on", "form"];
-const FINDING_FIELDS: &[&str] = &["title", "description", "severity", "clauses", "owner", "due_on", "form"];
+const AUDIT_FIELDS: &[&str] = &[
+    "title",
+    "scope",
+    "auditor_org",
+    "starts_on",
+    "ends_on",
+    "form",
+];
+const FINDING_FIELDS: &[&str] = &[
+    "title",
+    "description",
+    "severity",
+    "clauses",
+    "owner",
+    "due_on",
+    "form",
+];
 
 // ---------------------------------------------------------------------------
 // Audits

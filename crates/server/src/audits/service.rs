@@ -2,9 +2,7 @@
 //! its record in the same transaction.
 
 use super::store::{self, FindingFilter, NewAudit, NewFinding};
-use super::{
-    phase, AuditSummary, AuditView, FindingSummary, FindingView, ENTRY_KINDS, SEVERITIES,
-};
+use super::{phase, AuditSummary, AuditView, FindingSummary, FindingView, ENTRY_KINDS, SEVERITIES};
 use crate::app::AppState;
 use crate::auth::Actor;
 use crate::clock::date_str;
@@ -125,7 +123,11 @@ fn audit_record(actor: &Actor, action: &'static str, id: i64) -> Record {
 }
 
 /// Orders an audit (the セキュリティ統括者, K32.2).
-pub async fn create_audit(state: &AppState, actor: &Actor, input: &AuditInput) -> Result<i64, AppError> {
+pub async fn create_audit(
+    state: &AppState,
+    actor: &Actor,
+    input: &AuditInput,
+) -> Result<i64, AppError> {
     let today = date_str(state.clock().today());
     let c = check_audit(input, &today, true)?;
     let now = state.clock().unix();
@@ -211,8 +213,8 @@ pub async fn close_audit(state: &AppState, actor: &Actor, id: i64) -> Result<(),
         return Err(AppError::Conflict("audit.closed"));
     }
     store::close_audit(&mut tx, id, now).await?;
-    let rec = audit_record(actor, "audit.close", id)
-        .detail(json!({ "open_findings": a.open_findings }));
+    let rec =
+        audit_record(actor, "audit.close", id).detail(json!({ "open_findings": a.open_findings }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     state.ledger().poke();
@@ -273,7 +275,10 @@ pub async fn add_auditor(
         return Err(AppError::Conflict("audit.too_many_auditors"));
     }
     let login = format!("audit{audit:04}-{}", n + 1);
-    if crate::identity::store::by_login(&mut tx, &login).await?.is_some() {
+    if crate::identity::store::by_login(&mut tx, &login)
+        .await?
+        .is_some()
+    {
         return Err(AppError::Conflict("audit.login_taken"));
     }
     let kana = if input.name_kana.trim().is_empty() {
@@ -299,7 +304,8 @@ pub async fn add_auditor(
     )
     .await?;
     let account =
-        crate::identity::store::insert_personal_account(&mut tx, person, &login, false, now).await?;
+        crate::identity::store::insert_personal_account(&mut tx, person, &login, false, now)
+            .await?;
     let assignment = crate::org::store::insert_assignment(
         &mut tx,
         &crate::org::store::NewAssignment {
@@ -376,7 +382,9 @@ fn ja_clause(s: &str) -> Option<String> {
     let mut out = doc.to_string();
     let mut rest = rest;
     for (i, unit) in ["条", "項", "号"].iter().enumerate() {
-        let Some(r) = rest.strip_prefix('第') else { break };
+        let Some(r) = rest.strip_prefix('第') else {
+            break;
+        };
         let end = r.find(unit)?;
         let n: u32 = r[..end].parse().ok()?;
         if i > 0 {
@@ -497,12 +505,17 @@ pub async fn add_finding(
         now,
     )
     .await?;
-    let rec = Record::new(actor.who(), "audit.finding_create", format!("audit_finding:{id}"), "K32.2")
-        .from_ip(actor.ip())
-        .detail(json!({
-            "audit": audit, "title": input.title.trim(), "severity": severity, "clauses": clauses,
-            "owner": owner.id.record_ref(), "due_on": due,
-        }));
+    let rec = Record::new(
+        actor.who(),
+        "audit.finding_create",
+        format!("audit_finding:{id}"),
+        "K32.2",
+    )
+    .from_ip(actor.ip())
+    .detail(json!({
+        "audit": audit, "title": input.title.trim(), "severity": severity, "clauses": clauses,
+        "owner": owner.id.record_ref(), "due_on": due,
+    }));
     records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     tx.commit().await?;
     state.ledger().poke();
@@ -577,9 +590,14 @@ pub async fn follow_up(
         }
     };
     store::set_finding_status(&mut tx, finding, status, closed_at, now).await?;
-    let rec = Record::new(actor.who(), action, format!("audit_finding:{finding}"), "K32.2")
-        .from_ip(actor.ip())
-        .detail(json!({ "audit": f.audit_id, "from": f.status, "to": status }));
+    let rec = Record::new(
+        actor.who(),
+        action,
+        format!("audit_finding:{finding}"),
+        "K32.2",
+    )
+    .from_ip(actor.ip())
+    .detail(json!({ "audit": f.audit_id, "from": f.status, "to": status }));
     let record_id = records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
     store::insert_entry(
         &mut tx,
@@ -643,7 +661,11 @@ pub async fn list_findings(
     Ok(store::list_findings(&mut conn, &filter, &today).await?)
 }
 
-pub async fn get_finding(state: &AppState, actor: &Actor, id: i64) -> Result<FindingView, AppError> {
+pub async fn get_finding(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+) -> Result<FindingView, AppError> {
     let today = date_str(state.clock().today());
     let mut conn = state.db().pool().acquire().await?;
     let (summary, description) = store::get_finding(&mut conn, id, &today)
@@ -679,13 +701,19 @@ mod tests {
 
     #[test]
     fn clauses_as_the_policy_writes_them() {
-        assert_eq!(ja_clause("基準第11条第1項第2号").as_deref(), Some("K11.1.2"));
+        assert_eq!(
+            ja_clause("基準第11条第1項第2号").as_deref(),
+            Some("K11.1.2")
+        );
         assert_eq!(ja_clause("要綱第４条").as_deref(), Some("Y4"));
         assert_eq!(ja_clause("基準第17条第3項").as_deref(), Some("K17.3"));
         assert_eq!(ja_clause("基準第x条"), None);
         assert_eq!(ja_clause("K17.3"), None);
         let mut e = Vec::new();
-        assert_eq!(parse_clauses(&mut e, "c", "K17.3, 基準第11条第1項第2号、K17.3"), ["K17.3", "K11.1.2"]);
+        assert_eq!(
+            parse_clauses(&mut e, "c", "K17.3, 基準第11条第1項第2号、K17.3"),
+            ["K17.3", "K11.1.2"]
+        );
         assert!(e.is_empty());
         parse_clauses(&mut e, "c", "Z9");
         assert_eq!(e[0].code, "finding.bad_clause");

@@ -292,7 +292,8 @@ pub struct FindingFilter {
     pub severity: Option<String>,
 }
 
-const FINDING_COLS: &str = "f.id, f.audit_id, a.title, f.title, f.severity, f.clauses, f.owner_id, p.name_kanji,
+const FINDING_COLS: &str =
+    "f.id, f.audit_id, a.title, f.title, f.severity, f.clauses, f.owner_id, p.name_kanji,
     f.due_on, f.status, f.created_at, f.closed_at, f.description";
 
 fn finding_row(r: &AnyRow, today: &str) -> Result<(FindingSummary, String), sqlx::Error> {

@@ -193,16 +193,15 @@ fn sort_key(id: &str) -> (String, Vec<u32>, String) {
     (doc, nums, rest.to_string())
 }
 
-fn totals(
-    clauses: &[ClauseRow],
-    input: &ClauseInput,
-    findings: &[FindingSummary],
-) -> Totals {
+fn totals(clauses: &[ClauseRow], input: &ClauseInput, findings: &[FindingSummary]) -> Totals {
     let checks: Vec<&(String, bool)> = input.checks.values().flatten().collect();
     Totals {
         clauses: clauses.len() as i64,
         compliant: clauses.iter().filter(|c| c.status == "compliant").count() as i64,
-        noncompliant: clauses.iter().filter(|c| c.status == "noncompliant").count() as i64,
+        noncompliant: clauses
+            .iter()
+            .filter(|c| c.status == "noncompliant")
+            .count() as i64,
         checks: checks.len() as i64,
         checks_failing: checks.iter().filter(|c| !c.1).count() as i64,
         open_findings: findings.len() as i64,
@@ -241,7 +240,9 @@ fn heading_of(cat: &mamori_policy::catalog::Catalog, id: &mamori_policy::ClauseI
     let first = cur.map(|c| c.text_ja.chars().take(24).collect::<String>());
     while let Some(c) = cur {
         if let Some(h) = c.heading_ja.as_ref().filter(|h| !h.is_empty()) {
-            return h.trim_matches(|c| c == '（' || c == '）' || c == '(' || c == ')').to_string();
+            return h
+                .trim_matches(|c| c == '（' || c == '）' || c == '(' || c == ')')
+                .to_string();
         }
         cur = c.parent.as_ref().and_then(|p| cat.clause(p));
     }
@@ -261,8 +262,18 @@ async fn trend(conn: &mut crate::db::Conn) -> Result<Vec<TrendPoint>, AppError> 
     }
     let mut by_day: BTreeMap<String, TrendPoint> = BTreeMap::new();
     for (_, (at, passed, total)) in runs {
-        let date = crate::clock::format_unix(at).chars().take(10).collect::<String>();
-        by_day.insert(date.clone(), TrendPoint { date, passed, total });
+        let date = crate::clock::format_unix(at)
+            .chars()
+            .take(10)
+            .collect::<String>();
+        by_day.insert(
+            date.clone(),
+            TrendPoint {
+                date,
+                passed,
+                total,
+            },
+        );
     }
     Ok(by_day.into_values().collect())
 }
@@ -388,7 +399,11 @@ mod tests {
             .collect();
         assert_eq!(
             st,
-            [("K9.1", "attested"), ("K17.4", "compliant"), ("K18", "noncompliant")]
+            [
+                ("K9.1", "attested"),
+                ("K17.4", "compliant"),
+                ("K18", "noncompliant")
+            ]
         );
     }
 }

@@ -67,7 +67,13 @@ enum Op {
 /// Width of `s` at `size`: full-width glyphs are 1 em, ASCII ½ em.
 fn text_width(s: &str, size: f32) -> f32 {
     s.chars()
-        .map(|c| if (c as u32) < 0x80 || ('\u{ff61}'..='\u{ff9f}').contains(&c) { 0.5 } else { 1.0 })
+        .map(|c| {
+            if (c as u32) < 0x80 || ('\u{ff61}'..='\u{ff9f}').contains(&c) {
+                0.5
+            } else {
+                1.0
+            }
+        })
         .sum::<f32>()
         * size
 }
@@ -273,7 +279,11 @@ impl Pages {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    let x = if n > 1 { left + step * i as f32 } else { left + pw / 2.0 };
+                    let x = if n > 1 {
+                        left + step * i as f32
+                    } else {
+                        left + pw / 2.0
+                    };
                     (x, top + ph - ph * p.passed as f32 / p.total as f32)
                 })
                 .collect();
@@ -407,8 +417,14 @@ fn layout(r: &ComplianceReport) -> Vec<Vec<Op>> {
                     (c.clause_ja.clone(), BLACK),
                     (c.heading.clone(), BLACK),
                     (label.to_string(), color),
-                    (format!("{}/{}", c.checks_passed, c.checks_passed + c.checks_failed), BLACK),
-                    (c.open_findings.to_string(), if c.open_findings > 0 { BAD } else { BLACK }),
+                    (
+                        format!("{}/{}", c.checks_passed, c.checks_passed + c.checks_failed),
+                        BLACK,
+                    ),
+                    (
+                        c.open_findings.to_string(),
+                        if c.open_findings > 0 { BAD } else { BLACK },
+                    ),
                     (c.note.clone(), GREY),
                 ]
             })
@@ -444,7 +460,10 @@ fn layout(r: &ComplianceReport) -> Vec<Vec<Op>> {
                 };
                 vec![
                     (f.title.clone(), BLACK),
-                    (severity_ja(&f.severity).to_string(), if f.severity == "high" { BAD } else { BLACK }),
+                    (
+                        severity_ja(&f.severity).to_string(),
+                        if f.severity == "high" { BAD } else { BLACK },
+                    ),
                     (f.clauses.join("、"), BLACK),
                     (f.owner_name.clone(), BLACK),
                     due,
@@ -476,9 +495,15 @@ fn layout(r: &ComplianceReport) -> Vec<Vec<Op>> {
                 vec![
                     (a.title.clone(), BLACK),
                     (a.auditor_org.clone(), BLACK),
-                    (format!("{}〜{}", wareki(&a.starts_on), wareki(&a.ends_on)), BLACK),
+                    (
+                        format!("{}〜{}", wareki(&a.starts_on), wareki(&a.ends_on)),
+                        BLACK,
+                    ),
                     (phase_ja(&a.phase).to_string(), BLACK),
-                    (a.open_findings.to_string(), if a.open_findings > 0 { BAD } else { BLACK }),
+                    (
+                        a.open_findings.to_string(),
+                        if a.open_findings > 0 { BAD } else { BLACK },
+                    ),
                 ]
             })
             .collect();
@@ -508,14 +533,25 @@ fn layout(r: &ComplianceReport) -> Vec<Vec<Op>> {
                 .map(|x| {
                     vec![
                         (x.unit.clone(), BLACK),
-                        (inspection_status_ja(&x.status).to_string(), if x.status == "submitted" { BLACK } else { BAD }),
+                        (
+                            inspection_status_ja(&x.status).to_string(),
+                            if x.status == "submitted" { BLACK } else { BAD },
+                        ),
                         (x.manager.clone().unwrap_or_else(|| "-".into()), BLACK),
-                        (x.noncompliant.to_string(), if x.noncompliant > 0 { BAD } else { BLACK }),
+                        (
+                            x.noncompliant.to_string(),
+                            if x.noncompliant > 0 { BAD } else { BLACK },
+                        ),
                     ]
                 })
                 .collect();
             p.table(
-                &[("部署", 180.0), ("提出状況", 90.0), ("セキュリティ管理者", 120.0), ("不適合の回答", 80.0)],
+                &[
+                    ("部署", 180.0),
+                    ("提出状況", 90.0),
+                    ("セキュリティ管理者", 120.0),
+                    ("不適合の回答", 80.0),
+                ],
                 &rows,
             );
         }
@@ -570,7 +606,8 @@ pub fn render(report: &ComplianceReport, font_path: &Path) -> Result<Vec<u8>, Pd
         reason: "not a font file this renderer can read".into(),
     })?;
     let paint = |c: Rgb| rgb::Color::new(c.0, c.1, c.2);
-    let settings = PageSettings::from_wh(W, H).ok_or_else(|| PdfError::Write("page size".into()))?;
+    let settings =
+        PageSettings::from_wh(W, H).ok_or_else(|| PdfError::Write("page size".into()))?;
     let mut document = Document::new();
     for ops in layout(report) {
         let mut page = document.start_page_with(settings.clone());

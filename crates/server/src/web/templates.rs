@@ -144,7 +144,10 @@ impl Chrome {
             nav.push(("/incidents", "nav.incidents"));
         }
         // K32.2: owners of audit findings reach them even without ViewAudits.
-        if !actor.must_change && actor.scope(A::ViewAudits).is_none() && actor.scope(A::ReadFindings).is_some() {
+        if !actor.must_change
+            && actor.scope(A::ViewAudits).is_none()
+            && actor.scope(A::ReadFindings).is_some()
+        {
             nav.push(("/findings", "nav.findings"));
         }
         let entries = [
@@ -174,7 +177,11 @@ impl Chrome {
                 "nav.failure_procedures",
             ),
             (A::ViewAudits, "/audits", "nav.audits"),
-            (A::ViewComplianceReport, "/reports/compliance", "nav.compliance_report"),
+            (
+                A::ViewComplianceReport,
+                "/reports/compliance",
+                "nav.compliance_report",
+            ),
             (A::ViewInspections, "/inspections", "nav.inspections"),
         ];
         if !actor.must_change {
