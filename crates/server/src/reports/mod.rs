@@ -321,6 +321,23 @@ async fn self_inspection(
     }))
 }
 
+/// The report for `mamori report export`: PDF, or JSON. A missing font
+/// names the setting.
+pub async fn export(state: &AppState, pdf: bool) -> Result<Vec<u8>, String> {
+    if pdf {
+        let report = build(state).await.map_err(|e| e.to_string())?;
+        self::pdf::render(&report, &state.config().report.font_path).map_err(|e| match e {
+            self::pdf::PdfError::Font { .. } => {
+                format!("{e} (setting report.font_path, MAMORI_REPORT_FONT)")
+            }
+            other => other.to_string(),
+        })
+    } else {
+        let report = build(state).await.map_err(|e| e.to_string())?;
+        serde_json::to_vec_pretty(&report).map_err(|e| e.to_string())
+    }
+}
+
 /// Gathers the report as of the ward's today.
 pub async fn build(state: &AppState) -> Result<ComplianceReport, AppError> {
     let today_d = state.clock().today();
