@@ -61,6 +61,21 @@ enum Command {
         #[command(subcommand)]
         what: LedgerCommand,
     },
+    /// The compiled inspection and audit report (K32.3–4).
+    Report {
+        #[command(subcommand)]
+        what: ReportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Write the report as of today: PDF for a `.pdf` file, else JSON.
+    Export {
+        /// The file to write (`report.pdf` or `report.json`).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -242,6 +257,24 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Report {
+            what: ReportCommand::Export { out },
+        } => {
+            let state = AppState::open_cli(cfg).await.map_err(|e| e.to_string())?;
+            let pdf = out
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("pdf"));
+            let bytes = mamori_server::reports::export(&state, pdf)
+                .await
+                .map_err(|e| e.to_string())?;
+            std::fs::write(&out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+            eprintln!(
+                "Report written to {} ({} bytes).",
+                out.display(),
+                bytes.len()
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Token { what } => {
             let state = AppState::open_cli(cfg).await.map_err(|e| e.to_string())?;

@@ -153,3 +153,56 @@ fn import_personnel_all_or_nothing_and_reset_password() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no account"));
 }
+
+/// `mamori report export` (SPEC §5): the K32.3–4 report as PDF with
+/// extractable Japanese text, or as JSON.
+#[test]
+fn report_export_pdf_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("report.pdf");
+    let out = mamori(dir.path())
+        .args(["report", "export", "--out"])
+        .arg(&pdf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&pdf).unwrap();
+    assert!(bytes.starts_with(b"%PDF-"));
+    let text = Command::new("pdftotext")
+        .args(["-enc", "UTF-8"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("情報セキュリティ点検・監査結果報告書"),
+        "{text}"
+    );
+    let json = dir.path().join("report.json");
+    let out = mamori(dir.path())
+        .args(["report", "export", "--out"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(v["as_of_wareki"].as_str().unwrap().starts_with("令和"));
+    // A missing font is a clear error naming the setting, not a panic.
+    let out = mamori(dir.path())
+        .env("MAMORI_REPORT_FONT", "/nonexistent.ttf")
+        .args(["report", "export", "--out"])
+        .arg(&pdf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("report.font_path"));
+}

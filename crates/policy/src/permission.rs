@@ -87,6 +87,18 @@ pub enum Action {
     ManageFailureProcedures,
     /// Read failure procedures (K26): everyone may need the fallback.
     ViewFailureProcedures,
+    /// See the external audits, their auditors and all findings (K32.2).
+    ViewAudits,
+    /// Order an external audit, create its auditor accounts, record its
+    /// findings and reopen them (K32.2: the セキュリティ統括者).
+    ManageAudits,
+    /// Open the findings pages: the findings one owns; all of them with
+    /// [`Action::ViewAudits`] (K32.2).
+    ReadFindings,
+    /// Write follow-up on a finding one owns, and close it with a note (K32.2).
+    FollowUpFindings,
+    /// Read the compiled inspection and audit report (K32.3–4).
+    ViewComplianceReport,
     /// See the automatic compliance checks: the dashboard by clause and
     /// department, trends, each check's items and history (Y8, K32).
     ViewCompliance,
@@ -120,7 +132,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 44] = [
+    pub const ALL: [Action; 49] = [
         Action::UseOwnAccount,
         Action::ViewOrg,
         Action::EditOrg,
@@ -153,6 +165,11 @@ impl Action {
         Action::ViewFailureRecords,
         Action::ManageFailureProcedures,
         Action::ViewFailureProcedures,
+        Action::ViewAudits,
+        Action::ManageAudits,
+        Action::ReadFindings,
+        Action::FollowUpFindings,
+        Action::ViewComplianceReport,
         Action::ViewCompliance,
         Action::RunChecks,
         Action::ManageTraining,
@@ -201,6 +218,11 @@ impl Action {
             Action::ViewFailureRecords => "view_failure_records",
             Action::ManageFailureProcedures => "manage_failure_procedures",
             Action::ViewFailureProcedures => "view_failure_procedures",
+            Action::ViewAudits => "view_audits",
+            Action::ManageAudits => "manage_audits",
+            Action::ReadFindings => "read_findings",
+            Action::FollowUpFindings => "follow_up_findings",
+            Action::ViewComplianceReport => "view_compliance_report",
             Action::ViewCompliance => "view_compliance",
             Action::RunChecks => "run_checks",
             Action::ManageTraining => "manage_training",
@@ -346,6 +368,27 @@ pub const TABLE: &[(Role, Action, Scope)] = &[
     (R::SecurityChiefManager, A::ManageFailureProcedures, Ward),
     (R::Staff, A::ViewFailureProcedures, Ward),
     (R::ExternalAuditor, A::ViewFailureProcedures, Ward),
+    // K32.2: the セキュリティ統括者 orders external audits and follows up
+    // their findings; the CIO, the 総括管理者 and the auditors read them.
+    // Owners (any member of staff) write the follow-up of their findings.
+    (R::SecurityDirector, A::ViewAudits, Ward),
+    (R::SecurityDirector, A::ManageAudits, Ward),
+    (R::SecurityChiefManager, A::ViewAudits, Ward),
+    (R::Cio, A::ViewAudits, Ward),
+    (R::ExternalAuditor, A::ViewAudits, Ward),
+    (R::Staff, A::ReadFindings, Unit),
+    (R::SecurityDirector, A::ReadFindings, Ward),
+    (R::SecurityChiefManager, A::ReadFindings, Ward),
+    (R::Cio, A::ReadFindings, Ward),
+    (R::ExternalAuditor, A::ReadFindings, Ward),
+    (R::Staff, A::FollowUpFindings, Unit),
+    (R::SecurityDirector, A::FollowUpFindings, Ward),
+    // K32.3–4: the 統括者 compiles the report for the CIO, who reports it to
+    // the 情報化推進本部; the 総括管理者 prepares it, auditors may read it.
+    (R::Cio, A::ViewComplianceReport, Ward),
+    (R::SecurityDirector, A::ViewComplianceReport, Ward),
+    (R::SecurityChiefManager, A::ViewComplianceReport, Ward),
+    (R::ExternalAuditor, A::ViewComplianceReport, Ward),
     // Issue 7 point 9: the compliance dashboard is for the CIO and the
     // セキュリティ統括者 (K8.1.1–2), and the セキュリティ総括管理者 who assists
     // them and keeps Mamori (K8.1.4); auditors read it (K32.2). Those three
@@ -438,6 +481,9 @@ mod tests {
                     | A::ViewIncidents
                     | A::ViewFailureRecords
                     | A::ViewFailureProcedures
+                    | A::ViewAudits
+                    | A::ReadFindings
+                    | A::ViewComplianceReport
                     | A::ViewCompliance
                     | A::ViewTrainingRecords
                     | A::ViewCatalog
@@ -447,6 +493,23 @@ mod tests {
                 assert_eq!(scope_for(R::ExternalAuditor, a), None, "{a:?}");
             }
         }
+    }
+
+    #[test]
+    fn k32_2_only_the_director_orders_audits_and_auditors_only_read() {
+        assert_eq!(scope_for(R::SecurityDirector, A::ManageAudits), Some(Ward));
+        for r in Role::ALL {
+            if r != R::SecurityDirector {
+                assert_eq!(scope_for(r, A::ManageAudits), None, "{r:?}");
+            }
+        }
+        assert_eq!(scope_for(R::ExternalAuditor, A::ViewAudits), Some(Ward));
+        assert_eq!(scope_for(R::ExternalAuditor, A::FollowUpFindings), None);
+        assert_eq!(
+            scope_for(R::ExternalAuditor, A::ViewComplianceReport),
+            Some(Ward)
+        );
+        assert_eq!(scope_for(R::Staff, A::ViewComplianceReport), None);
     }
 
     #[test]

@@ -226,6 +226,10 @@ fn all_routes() -> Routes {
     let r = crate::cards::pages::routes(r);
     let r = crate::incidents::api::routes(r);
     let r = crate::incidents::pages::routes(r);
+    let r = crate::audits::api::routes(r);
+    let r = crate::audits::pages::routes(r);
+    let r = crate::reports::api::routes(r);
+    let r = crate::reports::pages::routes(r);
     let r = crate::inspections::api::routes(r);
     let r = crate::inspections::pages::routes(r);
     let r = crate::compliance::api::routes(r);

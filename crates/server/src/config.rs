@@ -35,6 +35,8 @@ pub struct Config {
     /// zone decides whether a card is required (a ward setting).
     pub zones: Vec<ZoneNetworks>,
     pub mail: MailConfig,
+    /// The compiled inspection and audit report (K32.3–4).
+    pub report: ReportConfig,
     /// Use cheap Argon2 parameters. Only for the test suite: never in a
     /// real deployment, and `serve` refuses it.
     #[serde(skip)]
@@ -103,6 +105,24 @@ impl Default for MailConfig {
 impl MailConfig {
     pub fn enabled(&self) -> bool {
         !self.smtp_host.trim().is_empty()
+    }
+}
+
+/// The report's PDF needs a font with Japanese glyphs; its subset is
+/// embedded in each PDF (with a ToUnicode map, so the text extracts).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportConfig {
+    /// A TrueType/OpenType font file with Japanese glyphs. Default: Debian's
+    /// fonts-ipafont-gothic.
+    pub font_path: PathBuf,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            font_path: "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf".into(),
+        }
     }
 }
 
@@ -182,6 +202,7 @@ impl Default for Config {
             cards: CardsConfig::default(),
             zones: Vec::new(),
             mail: MailConfig::default(),
+            report: ReportConfig::default(),
             insecure_fast_hashing: false,
         }
     }
@@ -291,6 +312,9 @@ impl Config {
         }
         if let Some(v) = get("MAMORI_LEDGER_SIGNING_KEY") {
             self.ledger.signing_key = Some(v.into());
+        }
+        if let Some(v) = get("MAMORI_REPORT_FONT") {
+            self.report.font_path = v.into();
         }
         if let Some(v) = get("MAMORI_SMTP_HOST") {
             self.mail.smtp_host = v;

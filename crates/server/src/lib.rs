@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod assets;
+pub mod audits;
 pub mod auth;
 pub mod cards;
 pub mod catalog;
@@ -21,6 +22,7 @@ pub mod openapi;
 pub mod org;
 pub mod people;
 pub mod records;
+pub mod reports;
 pub mod settings;
 pub mod tokens;
 pub mod training;

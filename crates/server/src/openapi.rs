@@ -52,6 +52,10 @@ use utoipa::OpenApi;
         crate::incidents::api::write_procedure, crate::incidents::api::set_critical,
         crate::catalog::api::get_catalog, crate::catalog::api::get_clause, crate::catalog::api::get_controls,
         crate::catalog::api::get_versions, crate::catalog::api::list_reviews, crate::catalog::api::record_review,
+        crate::audits::api::list, crate::audits::api::create, crate::audits::api::get, crate::audits::api::update,
+        crate::audits::api::close, crate::audits::api::add_auditor, crate::audits::api::add_finding,
+        crate::audits::api::findings, crate::audits::api::finding, crate::audits::api::follow_up,
+        crate::reports::api::json, crate::reports::api::pdf,
         crate::inspections::api::list_campaigns, crate::inspections::api::open_campaign,
         crate::inspections::api::get_campaign, crate::inspections::api::close_campaign,
         crate::inspections::api::compilation, crate::inspections::api::list_inspections,
@@ -74,6 +78,8 @@ use utoipa::OpenApi;
          (name = "inspections", description = "self-inspection campaigns ordered by the セキュリティ統括者, answered per department by its セキュリティ管理者, compiled ward-wide (K32.1, K29, K32.3)"),
          (name = "failures", description = "failure records (K16.4, K10.4) and failure procedures (K26)"),
          (name = "catalog", description = "the policy catalog: every clause with its text, gist and controls; versions from the 付則 and policy reviews (SPEC §3.9; Y10, K34)"),
+         (name = "audits", description = "external audits ordered by the セキュリティ統括者: time-limited read-only auditor accounts, findings with owner, due date and follow-up to closure (K32.2)"),
+         (name = "reports", description = "the compiled inspection and audit report for the CIO and the 情報化推進本部, as JSON and PDF (K32.3–4)"),
          (name = "ledger", description = "the access-record ledger: C2SP tlog-tiles, signed-note checkpoints, RFC 9162 proofs (K16.2)"))
 )]
 pub struct ApiDoc;

@@ -767,6 +767,83 @@ const MATRIX: &[(&str, &str, Body, &str)] = &[
         "nnnnnyynnn",
     ),
     ("GET", "/failure-procedures/{id}", Body::None, "nyyyyyyyyy"),
+    // External audits (K32.2): the 統括者 orders and records; the CIO, the
+    // 総括管理者 and auditors read; owners follow up their findings.
+    ("GET", "/api/v1/audits", Body::None, "nnnnnnyyyy"),
+    ("POST", "/api/v1/audits", Body::Json("{}"), "nnnnnnnynn"),
+    ("GET", "/api/v1/audits/{id}", Body::None, "nnnnnnyyyy"),
+    ("PUT", "/api/v1/audits/{id}", Body::Json("{}"), "nnnnnnnynn"),
+    (
+        "POST",
+        "/api/v1/audits/{id}/close",
+        Body::None,
+        "nnnnnnnynn",
+    ),
+    (
+        "POST",
+        "/api/v1/audits/{id}/auditors",
+        Body::Json("{}"),
+        "nnnnnnnynn",
+    ),
+    (
+        "POST",
+        "/api/v1/audits/{id}/findings",
+        Body::Json("{}"),
+        "nnnnnnnynn",
+    ),
+    ("GET", "/api/v1/audit-findings", Body::None, "nyyyyyyyyy"),
+    (
+        "GET",
+        "/api/v1/audit-findings/{id}",
+        Body::None,
+        "nyyyyyyyyy",
+    ),
+    (
+        "POST",
+        "/api/v1/audit-findings/{id}/entries",
+        Body::Json("{}"),
+        "nyyyyyyyyn",
+    ),
+    ("GET", "/audits", Body::None, "nnnnnnyyyy"),
+    ("POST", "/audits", Body::Form(&[]), "nnnnnnnynn"),
+    ("GET", "/audits/{id}", Body::None, "nnnnnnyyyy"),
+    ("POST", "/audits/{id}", Body::Form(&[]), "nnnnnnnynn"),
+    ("POST", "/audits/{id}/close", Body::Form(&[]), "nnnnnnnynn"),
+    (
+        "POST",
+        "/audits/{id}/auditors",
+        Body::Form(&[]),
+        "nnnnnnnynn",
+    ),
+    (
+        "POST",
+        "/audits/{id}/findings",
+        Body::Form(&[]),
+        "nnnnnnnynn",
+    ),
+    ("GET", "/findings", Body::None, "nyyyyyyyyy"),
+    ("GET", "/findings/{id}", Body::None, "nyyyyyyyyy"),
+    (
+        "POST",
+        "/findings/{id}/entries",
+        Body::Form(&[]),
+        "nyyyyyyyyn",
+    ),
+    // The compiled report (K32.3–4): the CIO, the 統括者, the 総括管理者, auditors.
+    (
+        "GET",
+        "/api/v1/reports/compliance",
+        Body::None,
+        "nnnnnnyyyy",
+    ),
+    (
+        "GET",
+        "/api/v1/reports/compliance.pdf",
+        Body::None,
+        "nnnnnnyyyy",
+    ),
+    ("GET", "/reports/compliance", Body::None, "nnnnnnyyyy"),
+    ("GET", "/reports/compliance.pdf", Body::None, "nnnnnnyyyy"),
     // Self-inspection (K32.1, K29, K32.3): the 統括者 orders and returns,
     // managers answer, ward-wide viewers see the compilation.
     (

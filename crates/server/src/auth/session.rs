@@ -527,6 +527,9 @@ pub async fn load_actor(state: &AppState, ctx: &SessionCtx) -> Result<Option<Act
         end_where(state, "id_hash = $2", hash, "account_disabled").await?;
         return Ok(None);
     }
+    // K32.2: an auditor account created for an audit works only within the
+    // audit's period; every route refuses it outside, saying why.
+    crate::audits::service::check_auditor_window(&mut conn, account, &today).await?;
     let mut roles = Vec::new();
     if let Some(pid) = person {
         let rows = sqlx::query(

@@ -176,6 +176,16 @@ pub async fn login(
         }
         Ok(()) => {
             let a = account.ok_or(AppError::Internal("account checked above".into()))?;
+            // K32.2: an auditor account outside its audit's period does not log in.
+            if let Err(e) =
+                crate::audits::service::check_auditor_window(&mut tx, a.id, &today).await
+            {
+                let rec = refusal(LoginRefusal::Disabled, Some(&a))
+                    .detail(json!({ "reason": "audit_period", "login": a.login }));
+                records::append(&mut tx, state.clock().unix_micros(), &rec).await?;
+                tx.commit().await?;
+                return Err(e);
+            }
             // K11.2: where a card is required, the password alone does not
             // open a session; without an active card there is no way in.
             let need = crate::cards::service::requirement(&mut tx, state, &a, &source).await?;

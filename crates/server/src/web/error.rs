@@ -64,6 +64,14 @@ pub enum AppError {
     Csrf,
     #[error("too many attempts")]
     TooManyRequests,
+    /// An external auditor's account used outside its audit's period
+    /// (K32.2): `code` says before or after, `date` is the boundary (和暦).
+    #[error("auditor access outside the audit period: {code}")]
+    AuditorAccess { code: &'static str, date: String },
+    /// Something the server needs is missing from its installation (e.g.
+    /// the report font): 503 with a message naming the setting.
+    #[error("unavailable: {0}")]
+    Unavailable(&'static str),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("internal: {0}")]
@@ -81,13 +89,15 @@ impl AppError {
                 StatusCode::UNAUTHORIZED
             }
             AppError::ReauthRequired => StatusCode::FORBIDDEN,
-            AppError::PasswordChangeRequired | AppError::Forbidden(_) | AppError::Csrf => {
-                StatusCode::FORBIDDEN
-            }
+            AppError::PasswordChangeRequired
+            | AppError::Forbidden(_)
+            | AppError::Csrf
+            | AppError::AuditorAccess { .. } => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Db(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -106,6 +116,8 @@ impl AppError {
             AppError::Conflict(c) => c,
             AppError::Csrf => "error.csrf",
             AppError::TooManyRequests => "error.too_many_requests",
+            AppError::AuditorAccess { code, .. } => code,
+            AppError::Unavailable(code) => code,
             AppError::Db(_) | AppError::Internal(_) => "error.internal",
         }
     }
@@ -172,6 +184,9 @@ impl IntoResponse for ApiError {
         let mut detail = match &e {
             AppError::Forbidden(action) => Some(format!("{}: {action}", i18n::t(lang, code, &[]))),
             AppError::NotFound(what) => Some(format!("{}: {what}", i18n::t(lang, code, &[]))),
+            AppError::AuditorAccess { date, .. } => {
+                Some(i18n::t(lang, code, &[("date", date.clone())]))
+            }
             _ => Some(i18n::t(lang, code, &[])),
         };
         if let Some(r) = reference {
@@ -228,11 +243,11 @@ impl IntoResponse for PageError {
         let lang = i18n::current();
         let reference = e.log_internal();
         let status = e.status();
-        let mut message = i18n::t(
-            lang,
-            e.code(),
-            &[("reference", reference.clone().unwrap_or_default())],
-        );
+        let mut params = vec![("reference", reference.clone().unwrap_or_default())];
+        if let AppError::AuditorAccess { date, .. } = &e {
+            params.push(("date", date.clone()));
+        }
+        let mut message = i18n::t(lang, e.code(), &params);
         if let AppError::Invalid(errors) = &e {
             for fe in errors {
                 message.push('\n');

@@ -55,6 +55,11 @@ const TEMPLATES: &[(&str, &str)] = templates!(
     "failures.html",
     "failure_procedures.html",
     "failure_procedure.html",
+    "audits.html",
+    "audit.html",
+    "findings.html",
+    "finding.html",
+    "compliance_report.html",
     "inspections.html",
     "inspection_campaign.html",
     "inspection.html",
@@ -142,6 +147,13 @@ impl Chrome {
         if !actor.must_change && actor.scope(A::ReadIncidents).is_some() {
             nav.push(("/incidents", "nav.incidents"));
         }
+        // K32.2: owners of audit findings reach them even without ViewAudits.
+        if !actor.must_change
+            && actor.scope(A::ViewAudits).is_none()
+            && actor.scope(A::ReadFindings).is_some()
+        {
+            nav.push(("/findings", "nav.findings"));
+        }
         let entries = [
             (A::ViewOrg, "/org", "nav.org"),
             (A::ViewPeople, "/people", "nav.people"),
@@ -169,6 +181,12 @@ impl Chrome {
                 "nav.failure_procedures",
             ),
             (A::ViewCatalog, "/catalog", "nav.catalog"),
+            (A::ViewAudits, "/audits", "nav.audits"),
+            (
+                A::ViewComplianceReport,
+                "/reports/compliance",
+                "nav.compliance_report",
+            ),
             (A::ViewInspections, "/inspections", "nav.inspections"),
         ];
         if !actor.must_change {
