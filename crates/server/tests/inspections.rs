@@ -993,7 +993,10 @@ both_engines!(pages_order_answer_and_compile, |app: TestApp| async move {
     let camp = d.get(&format!("/inspections/campaigns/{cid}")).await.text();
     assert!(camp.contains("id=\"tally\""));
     assert!(camp.contains("不適合・一部適合"));
-    for path in ["/inspections".to_string(), format!("/inspections/campaigns/{cid}")] {
+    for path in [
+        "/inspections".to_string(),
+        format!("/inspections/campaigns/{cid}"),
+    ] {
         let en = d
             .request_with_cookie(Method::GET, &path, "mamori_lang=en")
             .await;
