@@ -8,7 +8,9 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::smtp::SmtpSink;
-use common::{login_with_role, manager_of, plain_staff, records_with, scalar, Client, TestApp};
+use common::{
+    login_with_role, manager_of, multipart, plain_staff, records_with, scalar, Client, TestApp,
+};
 use serde_json::{json, Value};
 use std::future::Future;
 
@@ -420,37 +422,6 @@ async fn outbox_survives_a_down_mail_server_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbox_survives_a_down_mail_server_postgres() {
     outbox_survives(common::Engine::Postgres).await;
-}
-
-/// A multipart body with the session's CSRF token first.
-async fn multipart(
-    c: &Client,
-    fields: &[(&str, &str)],
-    files: &[(&str, &str, &[u8])],
-) -> (String, Vec<u8>) {
-    let boundary = "----mamori-test-boundary";
-    let mut body = Vec::new();
-    let mut part = |name: &str, file: Option<&str>, bytes: &[u8]| {
-        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        match file {
-            Some(f) => body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-            ),
-            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
-        }
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    };
-    let csrf = c.csrf().await;
-    part("csrf", None, csrf.as_bytes());
-    for (k, v) in fields {
-        part(k, None, v.as_bytes());
-    }
-    for (name, file, bytes) in files {
-        part(name, Some(file), bytes);
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 both_engines!(
